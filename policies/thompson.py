@@ -1,0 +1,210 @@
+"""Thompson sampling (Beta–Bernoulli or Gaussian) and discounted Thompson sampling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from policies._validation import check_finite_float, check_int
+from policies.base import DEFAULT_N_DRAWS, Policy, _argmax_frequencies
+from policies.drift import DiscountedEvidence
+
+MODELS = ("beta", "gaussian")
+
+
+class Thompson(Policy):
+    """Serve each arm with its posterior probability of being the best (Thompson, 1933).
+
+    Parameters
+    ----------
+    n_arms : int
+        Number of arms.
+    model : {"beta", "gaussian"}, default "beta"
+        ``"beta"``: Beta–Bernoulli for rewards in [0, 1]. A fractional reward ``r`` counts
+        as ``r`` of a success and ``1 - r`` of a failure (``α += r, β += 1 - r``), which
+        is exact for binary rewards and deterministic, so rebuilding from the ledger
+        reproduces the state. ``"gaussian"``: a Normal–Gamma model for unbounded real
+        rewards (unknown mean and variance).
+    prior_alpha, prior_beta : float, default 1.0
+        Beta prior (uniform by default); also the prior of an arm added later.
+    prior_mean : float, default 0.0
+        Gaussian model: prior mean of every arm.
+    prior_strength : float, default 1.0
+        Gaussian model: how many observations the prior mean is worth (κ₀).
+    prior_variance : float, default 1.0
+        Gaussian model: prior guess of the reward variance (``b₀`` with shape ``a₀ = 1``);
+        set it to the square of the reward scale.
+    n_draws : int, default 4096
+        Seeded Monte Carlo draws per arm used to estimate :meth:`allocation` (the
+        probability of being best) and the belief intervals.
+    seed : int or None, default None
+        Seed of those draws (``None`` means 0); the same state always gives the same
+        allocation.
+
+    Notes
+    -----
+    There is no closed form for the probability that one Beta variable exceeds several
+    others, so :meth:`allocation` is a Monte Carlo estimate from ``n_draws`` joint
+    posterior draws. Each entry has standard error at most ``0.5/√n_draws`` (0.0078 at
+    the default), and with 99% probability all entries are within
+    :func:`policies.base.hoeffding_bound` of their true values at once (0.031 for 10
+    arms at the default). :meth:`choose` samples from that allocation, so the logged
+    propensities are exactly the probabilities used to serve.
+
+    Gaussian posterior of an arm with evidence ``(n, Σx, Σx²)``: ``κ = κ₀ + n``,
+    ``μ = (κ₀μ₀ + Σx)/κ``, ``a = 1 + n/2``, ``b = b₀ + ½(Σx² - (Σx)²/n) +
+    κ₀n(x̄ - μ₀)²/(2κ)``; the mean is Student-t with ``2a`` degrees of freedom, location
+    ``μ`` and scale ``√(b/(aκ))``.
+    """
+
+    kind = "thompson"
+
+    def __init__(
+        self,
+        n_arms: int,
+        *,
+        model: str = "beta",
+        prior_alpha: float = 1.0,
+        prior_beta: float = 1.0,
+        prior_mean: float = 0.0,
+        prior_strength: float = 1.0,
+        prior_variance: float = 1.0,
+        n_draws: int = DEFAULT_N_DRAWS,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(n_arms, seed=seed)
+        if model not in MODELS:
+            raise ValueError(f"model: must be one of {', '.join(MODELS)}, got {model!r}")
+        self.model = model
+        positive = {"low": 0.0, "low_inclusive": False}
+        self.prior_alpha = check_finite_float("prior_alpha", prior_alpha, **positive)
+        self.prior_beta = check_finite_float("prior_beta", prior_beta, **positive)
+        self.prior_mean = check_finite_float("prior_mean", prior_mean)
+        self.prior_strength = check_finite_float("prior_strength", prior_strength, **positive)
+        self.prior_variance = check_finite_float("prior_variance", prior_variance, **positive)
+        self.n_draws = check_int("n_draws", n_draws, minimum=1)
+        self._draws: np.ndarray | None = None
+
+    def _check_reward_range(self, rewards: np.ndarray) -> None:
+        if self.model == "beta" and (rewards.min() < 0.0 or rewards.max() > 1.0):
+            raise ValueError("rewards: must be in [0, 1] for the beta model")
+
+    def _invalidate(self) -> None:
+        super()._invalidate()
+        self._draws = None
+
+    def posterior(self) -> dict[str, np.ndarray]:
+        """Posterior parameters per arm.
+
+        Returns
+        -------
+        dict
+            ``{"alpha", "beta"}`` for the beta model; ``{"loc", "scale", "df"}`` of the
+            Student-t marginal of the mean for the gaussian model.
+        """
+        counts, sums, sumsq = self.evidence()
+        if self.model == "beta":
+            return {
+                "alpha": self.prior_alpha + sums,
+                "beta": self.prior_beta + np.maximum(counts - sums, 0.0),
+            }
+        kappa = self.prior_strength + counts
+        loc = (self.prior_strength * self.prior_mean + sums) / kappa
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sample_mean = np.where(counts > 0, sums / counts, self.prior_mean)
+            spread = np.where(counts > 0, np.maximum(sumsq - sums * sample_mean, 0.0), 0.0)
+        shape = 1.0 + counts / 2.0
+        rate = (
+            self.prior_variance
+            + spread / 2.0
+            + self.prior_strength * counts * (sample_mean - self.prior_mean) ** 2 / (2.0 * kappa)
+        )
+        return {"loc": loc, "scale": np.sqrt(rate / (shape * kappa)), "df": 2.0 * shape}
+
+    def posterior_draws(self) -> np.ndarray:
+        """The seeded ``(n_draws, n_arms)`` posterior sample of the arms' means (cached)."""
+        if self._draws is None:
+            rng = np.random.default_rng(self.seed)
+            post = self.posterior()
+            size = (self.n_draws, self.n_arms)
+            if self.model == "beta":
+                self._draws = rng.beta(post["alpha"], post["beta"], size=size)
+            else:
+                self._draws = post["loc"] + post["scale"] * rng.standard_t(post["df"], size=size)
+        return self._draws
+
+    def expected_rewards(self) -> np.ndarray:
+        """Posterior mean per arm (the prior mean for an arm without data)."""
+        post = self.posterior()
+        if self.model == "beta":
+            return post["alpha"] / (post["alpha"] + post["beta"])
+        return post["loc"]
+
+    def belief(self, level: float = 0.95) -> dict[str, Any]:
+        """Posterior parameters, mean and a central credible interval per arm.
+
+        The interval's bounds are quantiles of the seeded posterior draws.
+        """
+        check_finite_float("level", level, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        draws = self.posterior_draws()
+        lower, upper = np.quantile(draws, [0.5 - level / 2.0, 0.5 + level / 2.0], axis=0)
+        kind = "beta" if self.model == "beta" else "student_t"
+        return {"kind": kind, **self.posterior(), "mean": self.expected_rewards(), "lower": lower, "upper": upper}
+
+    def probability_best(self, n_draws: int = DEFAULT_N_DRAWS) -> np.ndarray:
+        """Posterior probability that each active arm is the best (same as the allocation)."""
+        return self.allocation().copy()
+
+    def _allocation_over_active(self) -> np.ndarray:
+        return _argmax_frequencies(self.posterior_draws(), self.active_)
+
+
+class DiscountedThompson(DiscountedEvidence, Thompson):
+    """Thompson sampling on exponentially discounted evidence (Raj & Kalyani, 2017).
+
+    Parameters
+    ----------
+    n_arms : int
+        Number of arms.
+    gamma : float, default 0.999
+        Discount factor in (0, 1): an observation ``t`` rewards old weighs ``γ^t``, an
+        effective memory of about ``1/(1 - γ)`` = 1000 observations — the project's
+        choice for live traffic; lower it when rewards are scarce.
+    **kwargs
+        Every parameter of :class:`Thompson` (model, priors, n_draws, seed).
+
+    Notes
+    -----
+    See :class:`policies.drift.DiscountedEvidence` for how discounting stays exact under
+    batching. The priors are not discounted.
+    """
+
+    kind = "discounted_thompson"
+
+    def __init__(
+        self,
+        n_arms: int,
+        *,
+        gamma: float = 0.999,
+        model: str = "beta",
+        prior_alpha: float = 1.0,
+        prior_beta: float = 1.0,
+        prior_mean: float = 0.0,
+        prior_strength: float = 1.0,
+        prior_variance: float = 1.0,
+        n_draws: int = DEFAULT_N_DRAWS,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            n_arms,
+            model=model,
+            prior_alpha=prior_alpha,
+            prior_beta=prior_beta,
+            prior_mean=prior_mean,
+            prior_strength=prior_strength,
+            prior_variance=prior_variance,
+            n_draws=n_draws,
+            seed=seed,
+        )
+        self._init_discount(gamma)
