@@ -1,0 +1,39 @@
+"""Create an API key and print it once: ``manage.py create_api_key NAME --experiment SLUG``."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from mabdash.accounts.services import api_key_create
+from mabdash.errors import ServiceError
+from mabdash.experiments.models import Experiment
+
+
+class Command(BaseCommand):
+    help = "Create an API key for a model server (role client) or automation (role admin); prints it once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--role", choices=["client", "admin"], default="client")
+        parser.add_argument("--experiment", action="append", default=[], metavar="SLUG", help="repeatable")
+        parser.add_argument("--all-experiments", action="store_true")
+        parser.add_argument("--quiet", action="store_true", help="print only the key")
+
+    def handle(self, *args, **options):
+        experiments = list(Experiment.objects.filter(slug__in=options["experiment"]))
+        missing = set(options["experiment"]) - {e.slug for e in experiments}
+        if missing:
+            raise CommandError(f"--experiment: no experiment {', '.join(sorted(missing))}")
+        try:
+            created = api_key_create(
+                name=options["name"],
+                role=options["role"],
+                experiments=experiments,
+                all_experiments=options["all_experiments"],
+            )
+        except ServiceError as error:
+            raise CommandError(error.message) from None
+        if options["quiet"]:
+            self.stdout.write(created.raw_key)
+            return
+        scope = "all experiments" if options["all_experiments"] else ", ".join(e.slug for e in experiments)
+        self.stdout.write(f"API key {options['name']!r} ({options['role']}, {scope}):\n  {created.raw_key}")
+        self.stdout.write("Store it now: it is not shown again. Send it as `Authorization: Api-Key <key>`.")

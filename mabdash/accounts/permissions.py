@@ -1,0 +1,56 @@
+"""Who may do what through the API. Messages say what is missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+
+from mabdash.accounts.authentication import KeyPrincipal
+from mabdash.accounts.roles import KEY_ADMIN, OPERATOR, VIEWER, user_has_role
+from mabdash.errors import Forbidden
+
+
+def can_read(principal: Any) -> bool:
+    return isinstance(principal, KeyPrincipal) or user_has_role(principal, VIEWER)
+
+
+def can_serve(principal: Any) -> bool:
+    """Decide and post rewards: any API key, or an operator."""
+    return isinstance(principal, KeyPrincipal) or user_has_role(principal, OPERATOR)
+
+
+def can_manage(principal: Any) -> bool:
+    """Register models, create and change experiments: admin keys and operators."""
+    if isinstance(principal, KeyPrincipal):
+        return principal.role == KEY_ADMIN
+    return user_has_role(principal, OPERATOR)
+
+
+def check_experiment_access(principal: Any, experiment_id: int, slug: str) -> None:
+    """Raise ``Forbidden`` when an API key is not scoped to this experiment."""
+    if isinstance(principal, KeyPrincipal) and not principal.allows_experiment(experiment_id):
+        raise Forbidden({"experiment": [f"this API key is not allowed on experiment {slug!r}"]})
+
+
+class ReadAccess(BasePermission):
+    message = "Reading needs an API key or a dashboard user with a role (viewer, operator, approver)."
+
+    def has_permission(self, request, view) -> bool:
+        return can_read(request.user)
+
+
+class ServeAccess(BasePermission):
+    message = "Deciding and posting rewards needs an API key or an operator account."
+
+    def has_permission(self, request, view) -> bool:
+        return can_serve(request.user)
+
+
+class ManageAccess(BasePermission):
+    message = "This needs an admin API key or an operator account; reading is allowed to every role."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return can_read(request.user)
+        return can_manage(request.user)

@@ -1,0 +1,63 @@
+"""One JSON error shape for the whole API: ``{"detail": ..., "errors": {field: [reasons]}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from mabdash.errors import ServiceError
+from mabdash.parsers import PayloadTooLarge
+
+RETRY_AFTER_SECONDS = "5"
+
+
+def _flatten(detail: Any, path: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as ``{"field.sub": ["reason"]}``."""
+    if isinstance(detail, (dict, list)) and not (isinstance(detail, list) and all(isinstance(v, str) for v in detail)):
+        items = detail.items() if isinstance(detail, dict) else enumerate(detail)
+        errors: dict[str, list[str]] = {}
+        for key, value in items:
+            child = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            for field, messages in _flatten(value, child).items():
+                errors.setdefault(field, []).extend(messages)
+        return errors
+    messages = detail if isinstance(detail, list) else [detail]
+    return {path or "body": [str(m) for m in messages]} if messages else {}
+
+
+def unavailable_response() -> Response:
+    response = Response(
+        {"detail": "The database is unavailable; nothing was stored. Retry later.", "errors": {}},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map service errors, DRF errors and database outages to the API's error shape."""
+    if isinstance(exc, ServiceError):
+        response = Response({"detail": exc.message, "errors": exc.errors}, status=exc.status_code)
+        if exc.status_code == 503:
+            response["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
+        return unavailable_response()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": "Invalid input.", "errors": _flatten(exc.detail)}
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = {"detail": f"Malformed request body: {exc.detail}", "errors": {"body": [str(exc.detail)]}}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        response.data = {"detail": str(detail), "errors": {}}
+    return response

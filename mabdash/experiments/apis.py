@@ -1,0 +1,258 @@
+"""REST API views under /api/v1/: thin — parse, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mabdash.accounts.permissions import ManageAccess, ReadAccess, ServeAccess
+from mabdash.errors import InvalidInput
+from mabdash.experiments import selectors, services
+from mabdash.experiments.decisions import decide
+from mabdash.experiments.rewards import rewards_record
+from mabdash.experiments.serializers import (
+    ArmInput,
+    ArmOutput,
+    DecisionOutput,
+    ErrorOutput,
+    ExperimentInput,
+    ExperimentOutput,
+    ModelVersionInput,
+    ModelVersionOutput,
+    RewardBatchInput,
+    RewardBatchOutput,
+    RewardInput,
+    RewardOutcomeOutput,
+    StateOutput,
+    StatusInput,
+)
+from mabdash.parsers import PayloadTooLarge
+
+ERRORS = {
+    400: OpenApiResponse(ErrorOutput, description="Invalid input; `errors` names each field."),
+    401: OpenApiResponse(ErrorOutput, description="No or invalid credentials."),
+    403: OpenApiResponse(ErrorOutput, description="Not allowed for this key or user."),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorOutput, description="No such object.")}
+CONFLICT = {409: OpenApiResponse(ErrorOutput, description="Clashes with the current state.")}
+
+
+def _input(serializer_class: type, request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise InvalidInput({"body": ["must be a JSON object"]})
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+# --------------------------------------------------------------------------- model registry
+class ModelVersionListApi(APIView):
+    permission_classes = [ManageAccess]
+
+    @extend_schema(operation_id="models_list", responses={200: ModelVersionOutput(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.model_version_list(), request, view=self)
+        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="models_register",
+        request=ModelVersionInput,
+        responses={201: ModelVersionOutput, **ERRORS, **CONFLICT},
+    )
+    def post(self, request: Request) -> Response:
+        data = _input(ModelVersionInput, request)
+        model = services.model_version_register(**data, actor=services.actor_name(request.user))
+        return Response(ModelVersionOutput(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionDetailApi(APIView):
+    permission_classes = [ReadAccess]
+
+    @extend_schema(operation_id="models_detail", responses={200: ModelVersionOutput, **ERRORS, **NOT_FOUND})
+    def get(self, request: Request, model_id: int) -> Response:
+        return Response(ModelVersionOutput(selectors.model_version_get(model_id)).data)
+
+
+# --------------------------------------------------------------------------- experiments
+class ExperimentListApi(APIView):
+    permission_classes = [ManageAccess]
+
+    @extend_schema(operation_id="experiments_list", responses={200: ExperimentOutput(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.experiment_list(request.user), request, view=self)
+        return paginator.get_paginated_response(ExperimentOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="experiments_create",
+        request=ExperimentInput,
+        responses={201: ExperimentOutput, **ERRORS, **CONFLICT},
+    )
+    def post(self, request: Request) -> Response:
+        data = _input(ExperimentInput, request)
+        policy = data.pop("policy")
+        experiment = services.experiment_create(
+            **data,
+            model_version_ids=data.pop("arms"),
+            policy_kind=policy["kind"],
+            policy_params=policy["params"],
+            policy_seed=policy["seed"],
+            actor=services.actor_name(request.user),
+        )
+        return Response(ExperimentOutput(experiment).data, status=status.HTTP_201_CREATED)
+
+
+class ExperimentDetailApi(APIView):
+    permission_classes = [ReadAccess]
+
+    @extend_schema(operation_id="experiments_detail", responses={200: ExperimentOutput, **ERRORS, **NOT_FOUND})
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(ExperimentOutput(selectors.experiment_get(slug, request.user)).data)
+
+
+class ExperimentStatusApi(APIView):
+    permission_classes = [ManageAccess]
+
+    @extend_schema(
+        operation_id="experiments_set_status",
+        request=StatusInput,
+        responses={200: ExperimentOutput, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        experiment = selectors.experiment_get(slug, request.user)
+        data = _input(StatusInput, request)
+        experiment = services.experiment_set_status(
+            experiment, data["status"], actor=services.actor_name(request.user), reason=data["reason"]
+        )
+        return Response(ExperimentOutput(experiment).data)
+
+
+class ExperimentArmAddApi(APIView):
+    permission_classes = [ManageAccess]
+
+    @extend_schema(
+        operation_id="experiments_add_arm",
+        request=ArmInput,
+        responses={201: ArmOutput, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        experiment = selectors.experiment_get(slug, request.user)
+        data = _input(ArmInput, request)
+        arm = services.experiment_add_arm(experiment, data["model_version"], actor=services.actor_name(request.user))
+        return Response(ArmOutput(arm).data, status=status.HTTP_201_CREATED)
+
+
+class ExperimentStateApi(APIView):
+    permission_classes = [ReadAccess]
+
+    @extend_schema(operation_id="experiments_state", responses={200: StateOutput, **ERRORS, **NOT_FOUND})
+    def get(self, request: Request, slug: str) -> Response:
+        experiment = selectors.experiment_get(slug, request.user)
+        return Response(StateOutput(selectors.experiment_state(experiment)).data)
+
+
+# --------------------------------------------------------------------------- decide & rewards
+class DecideApi(APIView):
+    permission_classes = [ServeAccess]
+
+    @extend_schema(
+        operation_id="decide",
+        request=None,
+        responses={
+            200: DecisionOutput,
+            **ERRORS,
+            **NOT_FOUND,
+            503: OpenApiResponse(ErrorOutput, description="Database down and experiment not cached yet."),
+        },
+        description="Choose the model for one request. Paused, stopped and draft experiments "
+        "answer with their default arm (`served_by: default`) and a note.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        result = decide(slug, request.user)
+        return Response(
+            {
+                "decision_id": result.decision_id,
+                "arm": result.arm,
+                "model": result.model,
+                "propensity": result.propensity,
+                "policy_version": result.policy_version,
+                "served_by": result.served_by,
+                "experiment_status": result.experiment_status,
+                "note": result.note,
+            }
+        )
+
+
+class RewardRecordApi(APIView):
+    permission_classes = [ServeAccess]
+
+    @extend_schema(
+        operation_id="rewards_record",
+        request=PolymorphicProxySerializer(
+            component_name="RewardRequest",
+            serializers=[RewardInput, RewardBatchInput],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="RewardResponse",
+                serializers=[RewardBatchOutput, RewardOutcomeOutput],
+                resource_type_field_name=None,
+            ),
+            201: RewardOutcomeOutput,
+            409: RewardOutcomeOutput,
+            413: OpenApiResponse(ErrorOutput, description="Body or batch too large."),
+            503: OpenApiResponse(ErrorOutput, description="Database down: nothing stored; retry."),
+            **ERRORS,
+        },
+        description='One reward object, or `{"rewards": [...]}` with up to 10,000. Each item gets an '
+        "outcome: accepted, duplicate (same event id and payload), conflict (same event id, different "
+        "payload) or rejected (with the field and reason). Accepted rewards are committed before the answer. "
+        "A single reward answers 201 accepted, 200 duplicate, 409 conflict or 400 rejected; a batch answers 200.",
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict):
+            raise InvalidInput({"body": ['must be a reward object or {"rewards": [...]}']})
+        if "rewards" not in body:
+            (outcome,) = rewards_record([body], request.user)
+            code = {"accepted": 201, "duplicate": 200, "conflict": 409, "rejected": 400}[outcome.status]
+            data = outcome.as_dict()
+            if outcome.errors:
+                data["detail"] = "; ".join(f"{k}: {', '.join(v)}" for k, v in outcome.errors.items())
+            return Response(data, status=code)
+        items = body["rewards"]
+        if set(body) != {"rewards"}:
+            raise InvalidInput({sorted(set(body) - {"rewards"})[0]: ["unexpected field next to rewards"]})
+        if not isinstance(items, list):
+            raise InvalidInput({"rewards": ["must be a list of reward objects"]})
+        limit = settings.MABDASH["MAX_REWARD_BATCH"]
+        if len(items) > limit:
+            raise PayloadTooLarge(f"rewards: {len(items)} items; at most {limit} per request")
+        if not items:
+            raise InvalidInput({"rewards": ["must not be empty"]})
+        outcomes = rewards_record(items, request.user)
+        counts = Counter(outcome.status for outcome in outcomes)
+        return Response(
+            {
+                "accepted": counts["accepted"],
+                "duplicate": counts["duplicate"],
+                "conflict": counts["conflict"],
+                "rejected": counts["rejected"],
+                "results": [outcome.as_dict() for outcome in outcomes],
+            }
+        )

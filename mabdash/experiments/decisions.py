@@ -1,0 +1,75 @@
+"""Deciding which model serves a request: the hot path."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mabdash.accounts.permissions import check_experiment_access
+from mabdash.experiments import decision_ids
+from mabdash.experiments.decision_log import decision_buffer
+from mabdash.experiments.models import Experiment
+from mabdash.experiments.serving import serving_cache
+
+_NOTES = {
+    Experiment.Status.DRAFT: "experiment is a draft; serving its default arm",
+    Experiment.Status.PAUSED: "experiment is paused; serving its default arm",
+    Experiment.Status.STOPPED: "experiment is stopped; serving its default arm",
+}
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What decide answers."""
+
+    decision_id: str
+    arm: int
+    model: dict[str, str]
+    propensity: float
+    policy_version: int
+    served_by: str
+    experiment_status: str
+    note: str | None
+
+
+def decide(slug: str, principal: Any) -> DecisionResult:
+    """Choose an arm for one request and log the decision (buffered).
+
+    Running experiments sample from the cached allocation; draft, paused and stopped ones
+    serve their default arm with propensity 1, so serving never breaks.
+    """
+    entry = serving_cache.get(slug)
+    check_experiment_access(principal, entry.experiment_id, slug)
+    if entry.status == Experiment.Status.RUNNING:
+        position = entry.sample(random.random())
+        propensity = entry.allocation[position]
+        served_by = entry.served_by
+    else:
+        position = entry.default_position
+        propensity = 1.0
+        served_by = "default"
+    arm = entry.arms[position]
+    issued_ms = time.time_ns() // 1_000_000
+    decision_id = decision_ids.encode(
+        experiment_id=entry.experiment_id,
+        position=position,
+        policy_version=entry.policy_version,
+        issued_ms=issued_ms,
+        served_by=served_by,
+        propensity=propensity,
+    )
+    decision_buffer.add(
+        (decision_id, entry.experiment_id, arm.arm_id, propensity, entry.policy_version, served_by, issued_ms)
+    )
+    return DecisionResult(
+        decision_id=decision_id,
+        arm=position,
+        model=arm.model,
+        propensity=propensity,
+        policy_version=entry.policy_version,
+        served_by=served_by,
+        experiment_status=entry.status,
+        note=_NOTES.get(entry.status),
+    )

@@ -1,0 +1,246 @@
+"""The domain: model versions, experiments and their arms, and the two ledgers.
+
+The decision and reward tables are append-only ledgers. ``PolicyState`` is a cache of the
+reward ledger (plus ``PolicyChange``, the arm changes), rebuilt exactly by
+``manage.py rebuild_policy_state``.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "lowercase letters, digits and hyphens, at most 63")
+
+
+class ModelVersion(models.Model):
+    """A trained model artifact that can serve traffic."""
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    artifact_uri = models.CharField(max_length=500)
+    validation_score = models.FloatField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    registered_by = models.CharField(max_length=150, help_text="User name or API key that registered it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_model_name_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class Experiment(models.Model):
+    """One prediction slot whose traffic a policy splits between model versions."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        PAUSED = "paused"
+        STOPPED = "stopped"
+
+    class RewardKind(models.TextChoices):
+        BINARY = "binary", "binary (0 or 1)"
+        BOUNDED = "bounded", "bounded in [0, 1]"
+        REAL = "real", "any real number"
+
+    class ApprovalMode(models.TextChoices):
+        DIRECT = "direct"
+        FOUR_EYES = "four_eyes"
+
+    class RollbackMode(models.TextChoices):
+        AUTO = "auto"
+        VETO_WINDOW = "veto_window"
+        APPROVAL = "approval"
+
+    slug = models.CharField(max_length=63, unique=True, validators=[SLUG_VALIDATOR])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    policy_kind = models.CharField(max_length=40)
+    policy_params = models.JSONField(default=dict, blank=True)
+    policy_seed = models.PositiveIntegerField(default=0)
+    reward_kind = models.CharField(max_length=10, choices=RewardKind.choices, default=RewardKind.BINARY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    default_position = models.PositiveIntegerField(default=0, help_text="Arm served while paused or stopped.")
+    reward_window_seconds = models.PositiveIntegerField(
+        default=86_400, help_text="Rewards for decisions older than this are stored as late and not learned from."
+    )
+    guardrails = models.JSONField(default=dict, blank=True)
+    approval_mode = models.CharField(max_length=10, choices=ApprovalMode.choices, default=ApprovalMode.DIRECT)
+    rollback_mode = models.CharField(max_length=12, choices=RollbackMode.choices, default=RollbackMode.AUTO)
+    # Bumped by every change that alters what decide serves; web processes poll it.
+    serving_version = models.BigIntegerField(default=1)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Arm(models.Model):
+    """A model version inside an experiment; ``position`` is its index in the policy."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+        ROLLED_BACK = "rolled_back"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="arms")
+    position = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    # Decisions written to the ledger for this arm (advanced by the decision flusher).
+    served_count = models.BigIntegerField(default=0)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "position"], name="unique_arm_position"),
+            models.UniqueConstraint(fields=["experiment", "model_version"], name="unique_arm_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}#{self.position} {self.model_version_id}"
+
+
+class PolicyState(models.Model):
+    """The learned state of an experiment's policy: a cache of the ledgers.
+
+    ``version`` counts the ledger steps applied: every reward batch and every
+    ``PolicyChange`` is one step. Written only by ``mabdash.experiments.learning``.
+    """
+
+    experiment = models.OneToOneField(Experiment, on_delete=models.CASCADE, primary_key=True, related_name="policy")
+    state = models.JSONField()
+    version = models.BigIntegerField(default=0)
+    applied_count = models.BigIntegerField(default=0)
+    allocation = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"policy state of {self.experiment_id} v{self.version}"
+
+
+class PolicyChange(models.Model):
+    """A non-reward step of the policy ledger (creation, arm added, arm excluded)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="policy_changes")
+    version = models.BigIntegerField()
+    kind = models.CharField(max_length=20)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "version"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "version"], name="unique_policy_change_version")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id} v{self.version} {self.kind}"
+
+
+class Decision(models.Model):
+    """One served decision. Written in batches by each web process's decision buffer."""
+
+    decision_id = models.CharField(max_length=100, primary_key=True)
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    propensity = models.FloatField()
+    policy_version = models.BigIntegerField()
+    served_by = models.CharField(max_length=10)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["experiment", "created_at"], name="decision_exp_time")]
+
+    def __str__(self) -> str:
+        return self.decision_id
+
+
+class Reward(models.Model):
+    """One reward event. The ledger the policy state is rebuilt from.
+
+    ``applied_version`` is the policy-ledger step that learned it (NULL while pending); the
+    rebuild replays rewards ordered by (``applied_version``, ``id``), which is exactly the
+    order the live learner applied them in. ``learn`` is False for late rewards.
+    """
+
+    event_id = models.CharField(max_length=128, unique=True)
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="rewards")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="rewards")
+    # NULL (not "") means "not tied to a decision"; the batch insert passes None through.
+    decision_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    value = models.FloatField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    learn = models.BooleanField(default=True)
+    applied_version = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["experiment", "id"],
+                name="reward_pending",
+                condition=Q(learn=True, applied_version__isnull=True),
+            ),
+            models.Index(fields=["experiment", "applied_version", "id"], name="reward_ledger_order"),
+            models.Index(fields=["experiment", "received_at"], name="reward_exp_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class AllocationSnapshot(models.Model):
+    """A point of the allocation time series, for the charts (rate-limited per experiment).
+
+    Every list has one entry per arm position.
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="snapshots")
+    created_at = models.DateTimeField(db_index=True)
+    policy_version = models.BigIntegerField()
+    allocation = models.JSONField()
+    served = models.JSONField()
+    reward_counts = models.JSONField()
+    reward_sums = models.JSONField()
+    means = models.JSONField()
+    lower = models.JSONField()
+    upper = models.JSONField()
+
+    class Meta:
+        ordering = ["experiment", "created_at"]
+        indexes = [models.Index(fields=["experiment", "created_at"], name="snapshot_exp_time")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditEntry(models.Model):
+    """An append-only record of an action: who, when, what, state before and after, why."""
+
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    actor = models.CharField(max_length=150, help_text="User name, api-key:<name>, or system.")
+    kind = models.CharField(max_length=40)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.kind}"

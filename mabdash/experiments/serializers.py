@@ -1,0 +1,182 @@
+"""Explicit input and output serializers of the REST API (also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from mabdash.experiments.models import Experiment
+
+
+# --------------------------------------------------------------------------- model registry
+class ModelVersionInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    version = serializers.CharField(max_length=50)
+    artifact_uri = serializers.CharField(max_length=500)
+    validation_score = serializers.FloatField(required=False, allow_null=True)
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class ModelVersionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    artifact_uri = serializers.CharField()
+    validation_score = serializers.FloatField(allow_null=True)
+    metadata = serializers.DictField()
+    registered_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ModelRefOutput(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    artifact_uri = serializers.CharField()
+
+
+class ModelRefWithIdOutput(ModelRefOutput):
+    id = serializers.IntegerField()
+
+
+# --------------------------------------------------------------------------- experiments
+class PolicyInput(serializers.Serializer):
+    kind = serializers.CharField(
+        help_text="naive, validation, ab_test, epsilon_greedy, ucb1, thompson, discounted_thompson or sw_ucb"
+    )
+    params = serializers.DictField(required=False, default=dict)
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+
+
+class ExperimentInput(serializers.Serializer):
+    slug = serializers.CharField(max_length=63)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    policy = PolicyInput()
+    reward_kind = serializers.ChoiceField(choices=Experiment.RewardKind.values, default="binary")
+    arms = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=100,
+        help_text="Model version ids, in arm order (positions 0, 1, …).",
+    )
+    default_arm = serializers.IntegerField(required=False, default=0, min_value=0)
+    reward_window_seconds = serializers.IntegerField(required=False, default=86_400, min_value=1, max_value=31_536_000)
+    guardrails = serializers.DictField(required=False, default=dict)
+    approval_mode = serializers.ChoiceField(choices=Experiment.ApprovalMode.values, default="direct")
+    rollback_mode = serializers.ChoiceField(choices=Experiment.RollbackMode.values, default="auto")
+    status = serializers.ChoiceField(choices=["draft", "running"], default="draft")
+
+
+class ArmOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    status = serializers.CharField()
+    served = serializers.IntegerField(source="served_count")
+    model = ModelRefWithIdOutput(source="model_version")
+
+
+class PolicyOutput(serializers.Serializer):
+    kind = serializers.CharField(source="policy_kind")
+    params = serializers.DictField(source="policy_params")
+    seed = serializers.IntegerField(source="policy_seed")
+
+
+class ExperimentOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.CharField()
+    policy = PolicyOutput(source="*")
+    reward_kind = serializers.CharField()
+    default_arm = serializers.IntegerField(source="default_position")
+    reward_window_seconds = serializers.IntegerField()
+    guardrails = serializers.DictField()
+    approval_mode = serializers.CharField()
+    rollback_mode = serializers.CharField()
+    arms = ArmOutput(many=True)
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class StatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Experiment.Status.values)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ArmInput(serializers.Serializer):
+    model_version = serializers.IntegerField(min_value=1)
+
+
+# --------------------------------------------------------------------------- decide & state
+class DecisionOutput(serializers.Serializer):
+    decision_id = serializers.CharField(help_text="Signed id; send it back with the reward.")
+    arm = serializers.IntegerField(help_text="Arm position.")
+    model = ModelRefOutput()
+    propensity = serializers.FloatField(help_text="Probability with which this arm was served.")
+    policy_version = serializers.IntegerField()
+    served_by = serializers.ChoiceField(choices=["policy", "default", "pin", "weights"])
+    experiment_status = serializers.CharField()
+    note = serializers.CharField(allow_null=True)
+
+
+class ArmStateOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    model = ModelRefWithIdOutput()
+    status = serializers.CharField()
+    served = serializers.IntegerField()
+    rewards = serializers.IntegerField()
+    reward_sum = serializers.FloatField()
+    mean = serializers.FloatField(allow_null=True)
+    lower = serializers.FloatField(allow_null=True)
+    upper = serializers.FloatField(allow_null=True)
+    allocation = serializers.FloatField()
+    probability_best = serializers.FloatField()
+
+
+class StateOutput(serializers.Serializer):
+    experiment = serializers.CharField()
+    status = serializers.CharField()
+    policy = serializers.CharField()
+    policy_version = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+    pending_rewards = serializers.IntegerField()
+    applied_rewards = serializers.IntegerField()
+    late_rewards = serializers.IntegerField()
+    served_by = serializers.CharField()
+    uncertainty = serializers.CharField(help_text="interval, beta or student_t")
+    arms = ArmStateOutput(many=True)
+
+
+# --------------------------------------------------------------------------- rewards
+class RewardInput(serializers.Serializer):
+    """One reward (documentation; items are validated by ``rewards.rewards_record``)."""
+
+    event_id = serializers.CharField(required=False, max_length=128, help_text="Idempotency key (generated if absent).")
+    decision_id = serializers.CharField(required=False, help_text="From decide. Or give experiment and arm.")
+    experiment = serializers.CharField(required=False, help_text="Experiment slug, for rewards without a decision.")
+    arm = serializers.IntegerField(required=False, min_value=0)
+    value = serializers.FloatField()
+    observed_at = serializers.DateTimeField(required=False)
+
+
+class RewardBatchInput(serializers.Serializer):
+    rewards = RewardInput(many=True, help_text="Up to 10,000 rewards.")
+
+
+class RewardOutcomeOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "conflict", "rejected"])
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class RewardBatchOutput(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    conflict = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = RewardOutcomeOutput(many=True)
+
+
+class ErrorOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

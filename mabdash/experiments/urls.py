@@ -1,0 +1,15 @@
+from django.urls import path
+
+from mabdash.experiments import apis
+
+urlpatterns = [
+    path("models/", apis.ModelVersionListApi.as_view(), name="api-models"),
+    path("models/<int:model_id>/", apis.ModelVersionDetailApi.as_view(), name="api-model-detail"),
+    path("experiments/", apis.ExperimentListApi.as_view(), name="api-experiments"),
+    path("experiments/<str:slug>/", apis.ExperimentDetailApi.as_view(), name="api-experiment-detail"),
+    path("experiments/<str:slug>/status/", apis.ExperimentStatusApi.as_view(), name="api-experiment-status"),
+    path("experiments/<str:slug>/arms/", apis.ExperimentArmAddApi.as_view(), name="api-experiment-arms"),
+    path("experiments/<str:slug>/decide/", apis.DecideApi.as_view(), name="api-decide"),
+    path("experiments/<str:slug>/state/", apis.ExperimentStateApi.as_view(), name="api-experiment-state"),
+    path("rewards/", apis.RewardRecordApi.as_view(), name="api-rewards"),
+]

@@ -1,0 +1,36 @@
+"""Answer 503 with Retry-After, never 500, when the database is unreachable."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import InterfaceError, OperationalError, close_old_connections
+from django.http import HttpResponse
+
+from mabdash.api_errors import RETRY_AFTER_SECONDS
+
+
+class DatabaseUnavailableMiddleware:
+    """For pages and anything DRF's handler did not see (for example session loading)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            return self.get_response(request)
+        except (OperationalError, InterfaceError):
+            return self._unavailable(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            return self._unavailable(request)
+        return None
+
+    @staticmethod
+    def _unavailable(request) -> HttpResponse:
+        close_old_connections()
+        body = {"detail": "The database is unavailable; nothing was stored. Retry later.", "errors": {}}
+        response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
+        response["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
