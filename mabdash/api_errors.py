@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from mabdash.errors import ServiceError
-from mabdash.parsers import PayloadTooLarge
+from mabdash.parsers import PayloadTooLarge, too_large_message
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -47,7 +47,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             response["Retry-After"] = RETRY_AFTER_SECONDS
         return response
     if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
+        exc = PayloadTooLarge(too_large_message())
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
         return unavailable_response()
     response = drf_exception_handler(exc, context)

@@ -15,6 +15,10 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+def too_large_message() -> str:
+    return f"Request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+
+
 class LimitedJSONParser(JSONParser):
     """DRF's strict JSON parser (NaN and Infinity are errors) with a body size limit.
 
@@ -28,11 +32,11 @@ class LimitedJSONParser(JSONParser):
         request = (parser_context or {}).get("request")
         length = request.META.get("CONTENT_LENGTH") if request is not None else None
         if length and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"Request body is {int(length)} bytes; the limit is {limit}.")
+            raise PayloadTooLarge(too_large_message())
         if stream is None:
             return super().parse(stream, media_type, parser_context)
         body = stream.read(limit + 1)
         if len(body) > limit:
-            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+            raise PayloadTooLarge(too_large_message())
 
         return super().parse(BytesIO(body), media_type, parser_context)

@@ -203,17 +203,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "Authorization",
-                "description": "`Api-Key <key>` — keys are created with `manage.py create_api_key`.",
-            }
-        }
-    },
-    "SECURITY": [{"ApiKeyAuth": []}],
 }
 # A reward batch of 10,000 items is about 2 MB of JSON; allow some headroom, no more.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MABDASH_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
@@ -253,6 +242,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

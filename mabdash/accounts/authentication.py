@@ -55,7 +55,7 @@ def principal_for_key(raw_key: str) -> KeyPrincipal | None:
     cached = _cache.get(digest)
     if cached and cached[0] > now:
         return cached[1]
-    parts = raw_key.split("_")
+    parts = raw_key.split("_", 2)  # the secret itself may contain "_"
     if not raw_key.startswith(KEY_PREFIX) or len(parts) != 3:
         return None
     api_key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()

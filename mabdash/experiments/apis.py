@@ -25,8 +25,10 @@ from mabdash.experiments.serializers import (
     ErrorOutput,
     ExperimentInput,
     ExperimentOutput,
+    ExperimentPage,
     ModelVersionInput,
     ModelVersionOutput,
+    ModelVersionPage,
     RewardBatchInput,
     RewardBatchOutput,
     RewardInput,
@@ -62,7 +64,7 @@ class Pagination(LimitOffsetPagination):
 class ModelVersionListApi(APIView):
     permission_classes = [ManageAccess]
 
-    @extend_schema(operation_id="models_list", responses={200: ModelVersionOutput(many=True), **ERRORS})
+    @extend_schema(operation_id="models_list", responses={200: ModelVersionPage, **ERRORS})
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.model_version_list(), request, view=self)
@@ -91,7 +93,7 @@ class ModelVersionDetailApi(APIView):
 class ExperimentListApi(APIView):
     permission_classes = [ManageAccess]
 
-    @extend_schema(operation_id="experiments_list", responses={200: ExperimentOutput(many=True), **ERRORS})
+    @extend_schema(operation_id="experiments_list", responses={200: ExperimentPage, **ERRORS})
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.experiment_list(request.user), request, view=self)
@@ -105,9 +107,10 @@ class ExperimentListApi(APIView):
     def post(self, request: Request) -> Response:
         data = _input(ExperimentInput, request)
         policy = data.pop("policy")
+        model_version_ids = data.pop("arms")
         experiment = services.experiment_create(
             **data,
-            model_version_ids=data.pop("arms"),
+            model_version_ids=model_version_ids,
             policy_kind=policy["kind"],
             policy_params=policy["params"],
             policy_seed=policy["seed"],

@@ -27,6 +27,16 @@ class ModelVersionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class Page(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class ModelVersionPage(Page):
+    results = ModelVersionOutput(many=True)
+
+
 class ModelRefOutput(serializers.Serializer):
     name = serializers.CharField()
     version = serializers.CharField()
@@ -95,6 +105,10 @@ class ExperimentOutput(serializers.Serializer):
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+class ExperimentPage(Page):
+    results = ExperimentOutput(many=True)
 
 
 class StatusInput(serializers.Serializer):

@@ -1,0 +1,298 @@
+"""A real mabdash deployment in subprocesses, for black-box end-to-end tests.
+
+A ``Stack`` owns a database (a fresh SQLite file, or a fresh database on the PostgreSQL
+server of this run), a broker (the filesystem transport, or a Redis URL) and the
+processes a deployment runs: gunicorn web servers, Celery workers and beat. Tests talk to
+it only over HTTP, the management commands and SQL — as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class PostgresDatabase:
+    """A throw-away database on the run's PostgreSQL server."""
+
+    def __init__(self, server_url: str) -> None:
+        import psycopg
+
+        self.server_url = server_url
+        self.name = f"mabdash_e2e_{uuid.uuid4().hex[:10]}"
+        base, _, _ = server_url.rpartition("/")
+        self.url = f"{base}/{self.name}"
+        self._admin_url = f"{base}/postgres"
+        with psycopg.connect(self._admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self._admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class Stack:
+    """Processes of one deployment sharing a database and a broker."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        database_url: str,
+        broker_url: str | None,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.var = workdir / "var"
+        self.var.mkdir(parents=True, exist_ok=True)
+        self.database_url = database_url
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "mabdash.settings",
+            "DATABASE_URL": database_url,
+            "MABDASH_VAR_DIR": str(self.var),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "MABDASH_DECISION_FLUSH_SECONDS": "0.2",
+            "MABDASH_SWEEP_SECONDS": "1",
+            "MABDASH_LOG_LEVEL": "WARNING",
+            "REDIS_URL": redis_url or "",
+        }
+        if broker_url:
+            self.env["CELERY_BROKER_URL"] = broker_url
+        else:
+            self.env.pop("CELERY_BROKER_URL", None)
+        self.env.update(env or {})
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+
+    # ------------------------------------------------------------------ commands
+    def manage(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def setup(self) -> None:
+        self.manage("migrate", "--no-input", "-v", "0")
+
+    def api_key(self, name: str, *args: str) -> str:
+        return self.manage("create_api_key", name, "--quiet", *args).stdout.strip()
+
+    # ------------------------------------------------------------------ processes
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        self.logs[name] = log
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill -9 takes the children too
+        )
+        self.processes[name] = process
+        return process
+
+    def start_web(self, name: str = "web", workers: int = 1) -> str:
+        port = free_port()
+        self._spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "mabdash.wsgi",
+                "--config",
+                str(ROOT / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+            ],
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            self.assert_alive(name)
+            try:
+                return requests.get(f"{url}/api/v1/models/", timeout=1).status_code == 401
+            except requests.RequestException:
+                return False
+
+        wait_for(answers, 30, f"{name} to answer")
+        return url
+
+    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> subprocess.Popen:
+        return self._spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "mabdash",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env,
+        )
+
+    def start_beat(self) -> subprocess.Popen:
+        return self._spawn(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "mabdash",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.var / "celerybeat-schedule"),
+            ],
+        )
+
+    def assert_alive(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}:\n{self.logs[name].read_text()[-3000:]}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGTERM)
+
+    def log(self, name: str) -> str:
+        return self.logs[name].read_text()
+
+
+class Client:
+    """The REST API of a stack, as a model server or an admin script uses it."""
+
+    def __init__(self, base_url: str, key: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Api-Key {key}"
+
+    def get(self, path: str) -> requests.Response:
+        return self.session.get(self.base_url + path, timeout=30)
+
+    def post(self, path: str, body: Any = None) -> requests.Response:
+        return self.session.post(self.base_url + path, json=body, timeout=60)
+
+    def state(self, slug: str) -> dict[str, Any]:
+        response = self.get(f"/api/v1/experiments/{slug}/state/")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_until_applied(self, slug: str, applied: int, timeout: float = 60) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            state = self.state(slug)
+            return state if state["pending_rewards"] == 0 and state["applied_rewards"] == applied else None
+
+        return wait_for(done, timeout, f"{applied} rewards applied on {slug}", interval=0.2)
+
+
+class RedisServer:
+    """A private redis-server on a free port (tests that stop a service never stop the shared one)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=(self.workdir / "redis.log").open("a"),
+            stderr=subprocess.STDOUT,
+        )
+        import redis
+
+        wait_for(lambda: self._ping(redis), 10, "redis-server to start")
+
+    def _ping(self, redis_module) -> bool:
+        try:
+            return bool(redis_module.Redis(port=self.port, socket_connect_timeout=0.2).ping())
+        except redis_module.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
