@@ -35,7 +35,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _DEV_SECRET
 if SECRET_KEY == _DEV_SECRET and not DEBUG and env_bool("MABDASH_PRODUCTION", False):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY: must be set in production")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

@@ -8,6 +8,7 @@ it only over HTTP, the management commands and SQL — as an operator would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -118,6 +119,10 @@ class Stack:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
+    def shell(self, code: str) -> str:
+        """Run Python in the stack's Django environment; return what it printed."""
+        return self.manage("shell", "-v", "0", "-c", code).stdout.strip()
+
     def setup(self) -> None:
         self.manage("migrate", "--no-input", "-v", "0")
 
@@ -214,10 +219,8 @@ class Stack:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=30)
 
     def stop(self) -> None:

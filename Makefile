@@ -1,0 +1,54 @@
+# mabdash — the two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip -q --disable-pip-version-check
+# 0 skips the traffic simulator in `make run`.
+SIMULATE ?= 1
+
+.PHONY: run test test-policies test-django lint format bench-policies clean
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## run: install, migrate, seed the demo and start web + worker + beat at http://127.0.0.1:8000
+run: $(VENV)/.runtime
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runstack --bind 127.0.0.1:8000
+
+## test: the whole suite (service-backed tests skip without PostgreSQL/Redis unless required)
+test: test-policies test-django
+
+# policies/ must work without Django: its tests run with the Django plugin disabled.
+test-policies: $(VENV)/.dev
+	$(PY) -m pytest -p no:django tests/policies
+
+# Tests keep their files (SQLite test database, broker folders) apart from `make run`'s.
+test-django: $(VENV)/.dev
+	MABDASH_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest tests --ignore=tests/policies; \
+	status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## bench-policies: mabdash policies against mabwiser (figures in docs/BENCHMARKS.md)
+bench-policies: $(VENV)/.dev
+	$(PY) -m bench.policies --json bench/results/policies.json
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis
