@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "mabdash.accounts",
     "mabdash.experiments",
+    "mabdash.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -241,14 +242,22 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "mabdash.dashboard.staticfinders.PlotlyJsFinder",
+]
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+_MANIFEST_STATIC = env_bool("MABDASH_MANIFEST_STATIC", False)
+# Without collectstatic (make run, tests) whitenoise serves straight from the finders.
+WHITENOISE_USE_FINDERS = not _MANIFEST_STATIC
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env_bool("MABDASH_MANIFEST_STATIC", False)
+            if _MANIFEST_STATIC
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },

@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
+    path("", include("mabdash.dashboard.urls")),
 ]

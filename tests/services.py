@@ -35,6 +35,9 @@ def _reachable_redis(url: str) -> bool:
         return False
 
 
+CHROMIUM = os.environ.get("MABDASH_CHROMIUM", "/usr/bin/chromium")
+
+
 def missing_service(marker: str) -> str | None:
     """A one-line reason the service behind ``marker`` is missing, or None."""
     if marker == "postgres":
@@ -51,4 +54,11 @@ def missing_service(marker: str) -> str | None:
             return f"needs Redis: {url} does not answer"
         if not shutil.which("redis-server"):
             return "needs the redis-server binary to start a private instance"
+    if marker == "browser":
+        if not os.path.exists(CHROMIUM):
+            return f"needs Chromium at {CHROMIUM} (apt-get install chromium, or set MABDASH_CHROMIUM)"
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            return "needs the playwright package (requirements-dev.txt)"
     return None

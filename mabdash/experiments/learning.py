@@ -65,9 +65,11 @@ def policy_initialize(experiment: Experiment, n_arms: int, params: dict[str, Any
         kind="create",
         data={"kind": experiment.policy_kind, "n_arms": n_arms, "params": policy.get_params()},
     )
-    return PolicyState.objects.create(
+    state = PolicyState.objects.create(
         experiment=experiment, state=policy.get_state(), version=0, allocation=policy.allocation().tolist()
     )
+    snapshot_if_due(experiment.pk, policy, 0)  # the charts start at creation
+    return state
 
 
 @transaction.atomic

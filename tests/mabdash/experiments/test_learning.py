@@ -64,20 +64,27 @@ def test_late_rewards_are_never_learned(experiment, principal):
     assert learning.apply_pending_rewards(experiment.pk).applied == 0
 
 
-def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, principal):
+def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, principal, settings):
+    creation = AllocationSnapshot.objects.get(experiment=experiment)
+    assert (creation.policy_version, creation.reward_counts) == (0, [0, 0, 0])
+    settings.MABDASH = {**settings.MABDASH, "SNAPSHOT_MIN_SECONDS": 0}
     serving_version = experiment.serving_version
     post(principal, "churn", seeded_pairs(50, 3))
     learning.apply_pending_rewards(experiment.pk)
     experiment.refresh_from_db()
     assert experiment.serving_version == serving_version + 1
-    snapshot = AllocationSnapshot.objects.get(experiment=experiment)
+    snapshot = AllocationSnapshot.objects.filter(experiment=experiment).latest("created_at")
     state = PolicyState.objects.get(experiment=experiment)
     assert snapshot.allocation == state.allocation
     assert snapshot.reward_counts == state.state["counts"]
     assert snapshot.policy_version == 1
+
+
+def test_snapshots_are_rate_limited(experiment, principal, settings):
+    settings.MABDASH = {**settings.MABDASH, "SNAPSHOT_MIN_SECONDS": 60}
     post(principal, "churn", seeded_pairs(5, 4))
     learning.apply_pending_rewards(experiment.pk)
-    assert AllocationSnapshot.objects.filter(experiment=experiment).count() == 1  # rate-limited
+    assert AllocationSnapshot.objects.filter(experiment=experiment).count() == 1  # only the one at creation
 
 
 @pytest.mark.parametrize("kind", list(policies.POLICIES))

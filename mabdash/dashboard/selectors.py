@@ -1,0 +1,276 @@
+"""Reads for the dashboard pages and their JSON endpoints."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import Min, QuerySet
+from django.utils import timezone
+
+import policies
+from mabdash.dashboard import charts
+from mabdash.experiments.models import (
+    AllocationSnapshot,
+    Arm,
+    AuditEntry,
+    Decision,
+    Experiment,
+    ModelVersion,
+    PolicyState,
+    Reward,
+)
+from mabdash.experiments.selectors import experiment_state
+from mabdash.experiments.serving import effective_allocation
+
+RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400, "all": None}
+MAX_POINTS = 500
+LAG_SAMPLE = 2000
+LEARNING_LAG_ALERT_SECONDS = 60
+STALL_WINDOW = timedelta(minutes=15)
+ALERT_KINDS = ("rollback", "guardrail")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    """Arrays as JSON lists, NaN (no data) as null."""
+    if isinstance(value, np.ndarray):
+        return [float(x) if math.isfinite(x) else None for x in value.tolist()]
+    return value
+
+
+def arm_labels(experiment: Experiment) -> list[str]:
+    return [
+        f"#{arm.position} {arm.model_version.name}:{arm.model_version.version}"
+        for arm in experiment.arms.select_related("model_version").order_by("position")
+    ]
+
+
+def downsample(ids: list[int], max_points: int) -> list[int]:
+    """At most ``max_points`` ids, evenly spread, always keeping the first and last."""
+    if len(ids) <= max_points:
+        return ids
+    picks = np.unique(np.linspace(0, len(ids) - 1, max_points).round().astype(int))
+    return [ids[i] for i in picks]
+
+
+def snapshot_series(experiment_id: int, since: datetime | None, max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
+    """Allocation snapshots since ``since`` (all if None), downsampled on the server."""
+    snapshots = AllocationSnapshot.objects.filter(experiment_id=experiment_id)
+    if since is not None:
+        snapshots = snapshots.filter(created_at__gte=since)
+    ids = list(snapshots.order_by("created_at", "id").values_list("id", flat=True))
+    picked = downsample(ids, max_points)
+    return list(
+        AllocationSnapshot.objects.filter(id__in=picked)
+        .order_by("created_at", "id")
+        .values("created_at", "policy_version", "allocation", "served", "reward_counts", "reward_sums", "means",
+                "lower", "upper")
+    )  # fmt: skip
+
+
+def _live_point(state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The current state as the last point of every series."""
+    return {
+        "created_at": now,
+        "policy_version": state["policy_version"],
+        "allocation": [arm["allocation"] for arm in state["arms"]],
+        "served": [arm["served"] for arm in state["arms"]],
+        "reward_counts": [arm["rewards"] for arm in state["arms"]],
+        "reward_sums": [arm["reward_sum"] for arm in state["arms"]],
+        "means": [arm["mean"] for arm in state["arms"]],
+        "lower": [arm["lower"] for arm in state["arms"]],
+        "upper": [arm["upper"] for arm in state["arms"]],
+    }
+
+
+def reward_lag(experiment_id: int, now: datetime) -> tuple[list[float], float | None]:
+    """Lags of the latest rewards, and the share of recent decisions still waiting.
+
+    Both are estimated from the most recent ``LAG_SAMPLE`` rows so the cost stays bounded
+    however busy the experiment is. Decisions younger than a minute are not counted as
+    waiting yet.
+    """
+    rows = (
+        Reward.objects.filter(experiment_id=experiment_id, decided_at__isnull=False)
+        .order_by("-received_at")
+        .values_list("received_at", "decided_at")[:LAG_SAMPLE]
+    )
+    lags = [round((received - decided).total_seconds(), 3) for received, decided in rows]
+    decision_ids = list(
+        Decision.objects.filter(experiment_id=experiment_id, created_at__lte=now - timedelta(minutes=1))
+        .order_by("-created_at")
+        .values_list("decision_id", flat=True)[:LAG_SAMPLE]
+    )
+    if not decision_ids:
+        return lags, None
+    rewarded = set(Reward.objects.filter(decision_id__in=decision_ids).values_list("decision_id", flat=True))
+    return lags, 1 - len(rewarded) / len(decision_ids)
+
+
+def timeline(experiment: Experiment, limit: int = 100) -> list[dict[str, Any]]:
+    """The experiment's action history, newest first, with the evidence of each entry."""
+    return [
+        {
+            "time": _iso(entry.created_at),
+            "actor": entry.actor,
+            "kind": entry.kind,
+            "reason": entry.reason,
+            "before": entry.before,
+            "after": entry.after,
+            "evidence": entry.evidence,
+        }
+        for entry in AuditEntry.objects.filter(experiment=experiment).order_by("-created_at", "-id")[:limit]
+    ]
+
+
+def experiment_dashboard(experiment: Experiment, range_key: str = "all") -> dict[str, Any]:
+    """Everything the detail page shows: figures, arms table, timeline, freshness."""
+    now = timezone.now()
+    seconds = RANGES.get(range_key)
+    since = now - timedelta(seconds=seconds) if seconds else None
+    state = experiment_state(experiment)
+    labels = arm_labels(experiment)
+    points = [*snapshot_series(experiment.pk, since), _live_point(state, now)]
+    times = [_iso(p["created_at"]) for p in points]
+    events = [
+        {
+            "time": item["time"],
+            "kind": item["kind"],
+            "text": f"{item['kind']} by {item['actor']}: {item['reason']}".rstrip(": "),
+        }
+        for item in timeline(experiment)
+        if since is None or item["time"] >= _iso(since)
+    ]
+    state_row = PolicyState.objects.get(experiment=experiment)
+    policy = policies.policy_from_state(state_row.state)
+    belief = {key: _plain(value) for key, value in policy.belief().items()}
+    lags, waiting = reward_lag(experiment.pk, now)
+    cumulative = [float(sum(p["reward_sums"])) for p in points]
+    regret = [charts.estimated_regret(p["reward_counts"], p["means"]) for p in points]
+    return {
+        "generated_at": _iso(now),
+        "policy_updated_at": _iso(state["updated_at"]),
+        "has_data": any(arm["served"] or arm["rewards"] for arm in state["arms"]),
+        "state": {**state, "updated_at": _iso(state["updated_at"])},
+        "labels": labels,
+        "figures": {
+            "allocation": charts.allocation_figure(times, [p["allocation"] for p in points], labels, events),
+            "means": charts.means_figure(
+                times, [p["means"] for p in points], [p["lower"] for p in points], [p["upper"] for p in points], labels
+            ),
+            "cumulative": charts.cumulative_figure(times, cumulative, regret),
+            "belief": charts.belief_figure(belief, labels),
+            "probability_best": charts.probability_best_figure([a["probability_best"] for a in state["arms"]], labels),
+            "traffic": charts.traffic_figure(times, [p["served"] for p in points], labels),
+            "lag": charts.lag_figure(lags, waiting),
+        },  # fmt: skip
+        "timeline": timeline(experiment),
+        "waiting_share": waiting,
+    }
+
+
+# --------------------------------------------------------------------------- overview
+def experiment_alerts(experiment: Experiment, now: datetime) -> list[str]:
+    """Short alert texts: learning lagging, rewards stalled, guardrail breaches."""
+    alerts = []
+    oldest_pending = Reward.objects.filter(experiment=experiment, learn=True, applied_version__isnull=True).aggregate(
+        oldest=Min("received_at")
+    )["oldest"]
+    if oldest_pending and (now - oldest_pending).total_seconds() > LEARNING_LAG_ALERT_SECONDS:
+        alerts.append(f"learning lagging: rewards waiting {int((now - oldest_pending).total_seconds())} s")
+    if experiment.status == Experiment.Status.RUNNING:
+        recent_decisions = Decision.objects.filter(experiment=experiment, created_at__gte=now - STALL_WINDOW).exists()
+        recent_rewards = Reward.objects.filter(experiment=experiment, received_at__gte=now - STALL_WINDOW).exists()
+        if recent_decisions and not recent_rewards:
+            alerts.append("rewards stalled: decisions but no rewards in 15 min")
+    breaches = AuditEntry.objects.filter(
+        experiment=experiment, created_at__gte=now - timedelta(hours=24), kind__regex=r"^(rollback|guardrail)"
+    ).count()
+    if breaches:
+        alerts.append(f"guardrail: {breaches} event{'s' if breaches > 1 else ''} in 24 h")
+    return alerts
+
+
+def overview_rows(experiments: QuerySet[Experiment]) -> list[dict[str, Any]]:
+    """One row per experiment for the overview page."""
+    now = timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    rows = []
+    for experiment in experiments.prefetch_related("arms__model_version"):
+        arms = sorted(experiment.arms.all(), key=lambda arm: arm.position)
+        state = PolicyState.objects.filter(experiment=experiment).first()
+        allocation, _ = effective_allocation(state.allocation if state else [], arms)
+        leader = max(range(len(arms)), key=lambda i: allocation[i]) if arms else None
+        points = snapshot_series(experiment.pk, now - timedelta(hours=24), max_points=60)
+        labels = [f"#{arm.position} {arm.model_version.name}:{arm.model_version.version}" for arm in arms]
+        times = [_iso(p["created_at"]) for p in points] + [_iso(now)]
+        rows.append(
+            {
+                "experiment": experiment,
+                "leader": labels[leader] if leader is not None else None,
+                "leader_share": allocation[leader] if leader is not None else None,
+                "decisions_last_hour": Decision.objects.filter(experiment=experiment, created_at__gte=hour_ago).count(),
+                "rewards_last_hour": Reward.objects.filter(experiment=experiment, received_at__gte=hour_ago).count(),
+                "alerts": experiment_alerts(experiment, now),
+                "sparkline": charts.sparkline_figure(
+                    times, [p["allocation"] for p in points] + [list(allocation)], labels
+                ),
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- models & audit
+def model_detail(model: ModelVersion) -> dict[str, Any]:
+    """The experiments a model version is in, and its served share over time in each."""
+    arms = list(Arm.objects.filter(model_version=model).select_related("experiment").order_by("experiment__slug"))
+    series = []
+    for arm in arms:
+        points = snapshot_series(arm.experiment_id, None)
+        series.append(
+            {
+                "experiment": arm.experiment.slug,
+                "times": [_iso(p["created_at"]) for p in points],
+                "shares": [
+                    p["allocation"][arm.position] if arm.position < len(p["allocation"]) else None for p in points
+                ],
+            }
+        )
+    return {"arms": arms, "figure": charts.served_share_figure(series)}
+
+
+def audit_entries(
+    *,
+    experiment: str = "",
+    actor: str = "",
+    kind: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    """Audit entries filtered by experiment slug, actor, kind prefix and time range."""
+    entries = AuditEntry.objects.select_related("experiment").order_by("-created_at", "-id")
+    if experiment:
+        entries = entries.filter(experiment__slug=experiment)
+    if actor:
+        entries = entries.filter(actor=actor)
+    if kind:
+        entries = entries.filter(kind__startswith=kind)
+    if since:
+        entries = entries.filter(created_at__gte=since)
+    if until:
+        entries = entries.filter(created_at__lte=until)
+    return entries
+
+
+def audit_filter_choices() -> dict[str, list[str]]:
+    return {
+        "experiments": list(Experiment.objects.order_by("slug").values_list("slug", flat=True)),
+        "actors": list(AuditEntry.objects.order_by("actor").values_list("actor", flat=True).distinct()),
+        "kinds": list(AuditEntry.objects.order_by("kind").values_list("kind", flat=True).distinct()),
+    }

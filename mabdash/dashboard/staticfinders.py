@@ -1,0 +1,33 @@
+"""Serve the Plotly.js that ships inside the pinned plotly package as static/vendor/plotly.min.js.
+
+No CDN (the dashboard must work on a closed network) and no copy in the repository that
+could drift from the Python package's version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly
+from django.contrib.staticfiles.finders import BaseFinder
+from django.core.files.storage import FileSystemStorage
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+STATIC_NAME = "vendor/plotly.min.js"
+
+
+class PlotlyJsFinder(BaseFinder):
+    def __init__(self, *args, **kwargs) -> None:
+        self.storage = FileSystemStorage(location=str(PLOTLY_JS.parent))
+        self.storage.prefix = "vendor"
+
+    def check(self, **kwargs):
+        return []
+
+    def find(self, path: str, find_all: bool = False, **kwargs):
+        if path == STATIC_NAME:
+            return [str(PLOTLY_JS)] if find_all else str(PLOTLY_JS)
+        return []
+
+    def list(self, ignore_patterns):
+        yield PLOTLY_JS.name, self.storage

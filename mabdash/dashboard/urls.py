@@ -1,0 +1,16 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from mabdash.dashboard import views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("experiments/<str:slug>/", views.experiment_detail, name="experiment-detail"),
+    path("experiments/<str:slug>/data/", views.experiment_data, name="experiment-data"),
+    path("experiments/<str:slug>/status/", views.experiment_status, name="experiment-status"),
+    path("models/", views.model_list, name="model-list"),
+    path("models/<int:model_id>/", views.model_detail, name="model-detail"),
+    path("audit/", views.audit_log, name="audit-log"),
+]
