@@ -16,9 +16,19 @@ from typing import Any
 
 # Okabe–Ito (colour-blind safe), then Tableau for arms beyond eight.
 PALETTE = [
-    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-    "#8C564B", "#7F7F7F", "#17BECF", "#BCBD22",
-]  # fmt: skip
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+    "#8C564B",
+    "#7F7F7F",
+    "#17BECF",
+    "#BCBD22",
+]
 EVENT_SYMBOLS = {
     "rollback": "x",
     "override": "diamond",
@@ -151,17 +161,30 @@ def cumulative_figure(times: Sequence[str], cumulative_reward: Sequence[float], 
     """Cumulative reward and estimated regret against the best arm (secondary axis)."""
     return {
         "data": [
-            {"type": "scatter", "mode": "lines", "name": "cumulative reward", "x": list(times),
-             "y": list(cumulative_reward), "line": {"color": "#0072B2", "width": 2}},
-            {"type": "scatter", "mode": "lines", "name": "estimated regret", "x": list(times), "y": list(regret),
-             "yaxis": "y2", "line": {"color": "#D55E00", "width": 2, "dash": "dot"}},
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "cumulative reward",
+                "x": list(times),
+                "y": list(cumulative_reward),
+                "line": {"color": "#0072B2", "width": 2},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "estimated regret",
+                "x": list(times),
+                "y": list(regret),
+                "yaxis": "y2",
+                "line": {"color": "#D55E00", "width": 2, "dash": "dot"},
+            },
         ],
         "layout": _layout(
             "Cumulative reward and estimated regret",
             yaxis={"title": {"text": "cumulative reward"}, "gridcolor": "#e5e7eb"},
             yaxis2={"title": {"text": "regret"}, "overlaying": "y", "side": "right", "showgrid": False},
         ),
-    }  # fmt: skip
+    }
 
 
 def estimated_regret(counts: Sequence[int], means: Sequence[float | None]) -> float:
@@ -198,9 +221,12 @@ def belief_figure(belief: dict[str, Any], labels: Sequence[str], points: int = 3
             }
             for position, label in enumerate(labels)
         ]
-        layout = _layout("Belief about each arm's mean (Beta posterior)", hovermode="closest",
-                         xaxis={"title": {"text": "mean reward"}, "range": [0, 1]},
-                         yaxis={"title": {"text": "density"}})  # fmt: skip
+        layout = _layout(
+            "Belief about each arm's mean (Beta posterior)",
+            hovermode="closest",
+            xaxis={"title": {"text": "mean reward"}, "range": [0, 1]},
+            yaxis={"title": {"text": "density"}},
+        )
         return {"data": data, "layout": layout}
     means = belief["mean"]
     lowers, uppers = belief["lower"], belief["upper"]
@@ -222,8 +248,12 @@ def belief_figure(belief: dict[str, Any], labels: Sequence[str], points: int = 3
         for position, label in enumerate(labels)
         if means[position] is not None
     ]
-    return {"data": data, "layout": _layout("Belief about each arm's mean (95% interval)", hovermode="closest",
-                                            yaxis={"title": {"text": "mean reward"}})}  # fmt: skip
+    return {
+        "data": data,
+        "layout": _layout(
+            "Belief about each arm's mean (95% interval)", hovermode="closest", yaxis={"title": {"text": "mean reward"}}
+        ),
+    }
 
 
 def probability_best_figure(probabilities: Sequence[float], labels: Sequence[str]) -> Figure:
@@ -239,9 +269,10 @@ def probability_best_figure(probabilities: Sequence[float], labels: Sequence[str
                 "hovertemplate": "%{x}: %{y:.1%}<extra></extra>",
             }
         ],
-        "layout": _layout("Probability of being the best arm", hovermode="closest",
-                          yaxis={"range": [0, 1], "tickformat": ".0%"}),
-    }  # fmt: skip
+        "layout": _layout(
+            "Probability of being the best arm", hovermode="closest", yaxis={"range": [0, 1], "tickformat": ".0%"}
+        ),
+    }
 
 
 def traffic_figure(times: Sequence[str], served: Sequence[Sequence[int]], labels: Sequence[str]) -> Figure:

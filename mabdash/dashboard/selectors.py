@@ -69,9 +69,18 @@ def snapshot_series(experiment_id: int, since: datetime | None, max_points: int 
     return list(
         AllocationSnapshot.objects.filter(id__in=picked)
         .order_by("created_at", "id")
-        .values("created_at", "policy_version", "allocation", "served", "reward_counts", "reward_sums", "means",
-                "lower", "upper")
-    )  # fmt: skip
+        .values(
+            "created_at",
+            "policy_version",
+            "allocation",
+            "served",
+            "reward_counts",
+            "reward_sums",
+            "means",
+            "lower",
+            "upper",
+        )
+    )
 
 
 def _live_point(state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -169,7 +178,7 @@ def experiment_dashboard(experiment: Experiment, range_key: str = "all") -> dict
             "probability_best": charts.probability_best_figure([a["probability_best"] for a in state["arms"]], labels),
             "traffic": charts.traffic_figure(times, [p["served"] for p in points], labels),
             "lag": charts.lag_figure(lags, waiting),
-        },  # fmt: skip
+        },
         "timeline": timeline(experiment),
         "waiting_share": waiting,
     }

@@ -122,8 +122,16 @@ def model_list(request: HttpRequest) -> HttpResponse:
 def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
     model = get_object_or_404(ModelVersion, pk=model_id)
     detail = selectors.model_detail(model)
-    return render(request, "model_detail.html", {"model": model, "arms": detail["arms"], "figure": detail["figure"],
-                                                 "metadata": json.dumps(model.metadata, indent=2)})  # fmt: skip
+    return render(
+        request,
+        "model_detail.html",
+        {
+            "model": model,
+            "arms": detail["arms"],
+            "figure": detail["figure"],
+            "metadata": json.dumps(model.metadata, indent=2),
+        },
+    )
 
 
 def _parse_time(value: str, field: str, errors: dict[str, str]) -> datetime | None:
@@ -156,10 +164,18 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         writer = csv.writer(_Echo())
         header = ["time", "experiment", "actor", "kind", "reason", "before", "after", "evidence"]
         rows = (
-            [e.created_at.isoformat(), e.experiment.slug if e.experiment else "", e.actor, e.kind, e.reason,
-             json.dumps(e.before), json.dumps(e.after), json.dumps(e.evidence)]
+            [
+                e.created_at.isoformat(),
+                e.experiment.slug if e.experiment else "",
+                e.actor,
+                e.kind,
+                e.reason,
+                json.dumps(e.before),
+                json.dumps(e.after),
+                json.dumps(e.evidence),
+            ]
             for e in entries.iterator()
-        )  # fmt: skip
+        )
         response = StreamingHttpResponse(
             (writer.writerow(row) for row in [header, *rows]), content_type="text/csv; charset=utf-8"
         )

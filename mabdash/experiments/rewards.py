@@ -234,9 +234,16 @@ def _insert(items: list[_Item], now: datetime) -> set[str]:
             params: list[Any] = []
             for i in chunk:
                 params += [
-                    i.event_id, i.experiment.pk, i.arm_id, i.decision_id, i.value,
-                    adapt(i.decided_at), adapt(i.observed_at), adapt(now), i.learn,
-                ]  # fmt: skip
+                    i.event_id,
+                    i.experiment.pk,
+                    i.arm_id,
+                    i.decision_id,
+                    i.value,
+                    adapt(i.decided_at),
+                    adapt(i.observed_at),
+                    adapt(now),
+                    i.learn,
+                ]
             cursor.execute(
                 f"INSERT INTO {table} ({_COLUMNS}) VALUES {placeholders} "
                 "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",

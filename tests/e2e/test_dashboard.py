@@ -35,7 +35,7 @@ def chart_traces(page, name: str) -> list[dict]:
 
 
 def test_operator_sees_live_charts_that_follow_new_rewards(dashboard):
-    stack, web, client = dashboard
+    _, web, client = dashboard
     with chromium() as browser:
         page = login(browser, web, "olivia", "olivia-pass-123")
         row = page.locator("tr[data-experiment='web-ui']")
