@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from functools import wraps
 
+import orjson
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -90,7 +91,10 @@ def experiment_data(request: HttpRequest, slug: str) -> JsonResponse:
             {"detail": "Invalid range.", "errors": {"range": [f"must be one of {', '.join(selectors.RANGES)}"]}},
             status=400,
         )
-    return JsonResponse(selectors.experiment_dashboard(experiment, range_key))
+    # orjson: the payload holds tens of thousands of floats; the stdlib encoder is ~10x slower.
+    return HttpResponse(
+        orjson.dumps(selectors.experiment_dashboard(experiment, range_key)), content_type="application/json"
+    )
 
 
 @require_POST

@@ -33,8 +33,8 @@ from mabdash.experiments.models import AllocationSnapshot, Arm, Experiment, Poli
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:
-    """Floats for JSON, with NaN (no data) as null."""
-    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
+    """Floats for the charts, rounded to 6 decimals (shorter JSON), NaN (no data) as null."""
+    return [None if not math.isfinite(v) else round(float(v), 6) for v in np.asarray(values, dtype=float)]
 
 
 def _save(state: PolicyState, policy: policies.Policy, applied: int = 0) -> None:
@@ -175,7 +175,7 @@ def snapshot_if_due(
         experiment_id=experiment_id,
         created_at=now,
         policy_version=version,
-        allocation=policy.allocation().tolist(),
+        allocation=_nullable(policy.allocation()),
         served=[served.get(i, 0) for i in range(policy.n_arms)],
         reward_counts=policy.counts_.tolist(),
         reward_sums=policy.sums_.tolist(),

@@ -71,6 +71,11 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
         "late_rewards": late,
         "served_by": served_by,
         "uncertainty": belief["kind"],
+        # The full belief (posterior parameters or interval) as plain lists, for the charts.
+        "belief": {
+            k: ([_finite(x) for x in v] if hasattr(v, "__len__") and not isinstance(v, str) else v)
+            for k, v in belief.items()
+        },
         "arms": [
             {
                 "position": arm.position,

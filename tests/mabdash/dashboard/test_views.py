@@ -122,9 +122,28 @@ def test_long_histories_are_downsampled_on_the_server(viewer, experiment):
     assert len(hour["figures"]["allocation"]["data"][0]["x"]) == 60 + 1 + 1
 
 
-def test_downsample_keeps_the_ends_and_spreads_evenly():
-    assert selectors.downsample(list(range(10)), 20) == list(range(10))
-    assert selectors.downsample(list(range(1001)), 5) == [0, 250, 500, 750, 1000]
+def test_downsampling_keeps_the_ends_and_spreads_evenly_in_time(experiment):
+    AllocationSnapshot.objects.all().delete()
+    start = timezone.now() - timedelta(days=1)
+    AllocationSnapshot.objects.bulk_create(
+        AllocationSnapshot(
+            experiment=experiment,
+            created_at=start + timedelta(minutes=i),
+            policy_version=i,
+            allocation=[1, 0, 0],
+            served=[0] * 3,
+            reward_counts=[0] * 3,
+            reward_sums=[0] * 3,
+            means=[None] * 3,
+            lower=[None] * 3,
+            upper=[None] * 3,
+        )
+        for i in range(1001)
+    )
+    picked = [p["policy_version"] for p in selectors.snapshot_series(experiment.pk, None, max_points=5)]
+    assert picked == [0, 250, 500, 750, 1000]
+    assert len(selectors.snapshot_series(experiment.pk, None, max_points=2000)) == 1001
+    assert selectors.snapshot_series(experiment.pk, timezone.now(), max_points=5) == []
 
 
 def test_operators_can_change_status_from_the_page_and_viewers_cannot(operator, viewer, experiment):

@@ -75,7 +75,7 @@ def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, pr
     assert experiment.serving_version == serving_version + 1
     snapshot = AllocationSnapshot.objects.filter(experiment=experiment).latest("created_at")
     state = PolicyState.objects.get(experiment=experiment)
-    assert snapshot.allocation == state.allocation
+    assert snapshot.allocation == [round(p, 6) for p in state.allocation]
     assert snapshot.reward_counts == state.state["counts"]
     assert snapshot.policy_version == 1
 

@@ -1,0 +1,127 @@
+"""Dashboard data endpoint on a long history: 30 days of one-minute snapshots of 10 arms.
+
+    python -m bench.dashboard [--days 30] [--arms 10] [--requests 30] [--json PATH]
+
+Times the experiment detail page's JSON endpoint (all history, downsampled on the server
+to 500 points) in-process through Django's test client, next to the trivial /healthz/ view
+measured the same way in the same run. A benchmark prints figures; it does not pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from datetime import timedelta
+
+from bench import scratch
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--arms", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    database = scratch.setup()
+
+    import numpy as np
+    from django.test import Client
+    from django.utils import timezone
+
+    from mabdash.accounts.services import user_create
+    from mabdash.experiments import services
+    from mabdash.experiments.models import AllocationSnapshot
+
+    models = [
+        services.model_version_register(name="bench", version=str(i), artifact_uri=f"s3://b/{i}", actor="bench")
+        for i in range(args.arms)
+    ]
+    experiment = services.experiment_create(
+        slug="bench",
+        name="bench",
+        policy_kind="thompson",
+        model_version_ids=[m.pk for m in models],
+        status="running",
+        actor="bench",
+    )
+    minutes = args.days * 24 * 60
+    rng = np.random.default_rng(0)
+    start = timezone.now() - timedelta(minutes=minutes)
+    t0 = time.perf_counter()
+    batch = []
+    for i in range(minutes):
+        allocation = rng.dirichlet(np.ones(args.arms)).round(6).tolist()
+        means = rng.random(args.arms).round(6).tolist()
+        batch.append(
+            AllocationSnapshot(
+                experiment=experiment,
+                created_at=start + timedelta(minutes=i),
+                policy_version=i,
+                allocation=allocation,
+                served=[i * 10] * args.arms,
+                reward_counts=[i * 9] * args.arms,
+                reward_sums=[i * 4.5] * args.arms,
+                means=means,
+                lower=[round(m - 0.05, 6) for m in means],
+                upper=[round(m + 0.05, 6) for m in means],
+            )
+        )
+        if len(batch) == 5000:
+            AllocationSnapshot.objects.bulk_create(batch)
+            batch = []
+    AllocationSnapshot.objects.bulk_create(batch)
+    populate = time.perf_counter() - t0
+    user = user_create(username="bench", password="bench-password-1", role="viewer")
+    client = Client()
+    client.force_login(user)
+
+    def timed(path: str) -> tuple[list[float], int]:
+        client.get(path)  # warm caches and connections
+        durations, size = [], 0
+        for _ in range(args.requests):
+            t = time.perf_counter()
+            response = client.get(path)
+            durations.append((time.perf_counter() - t) * 1000)
+            assert response.status_code == 200, response.status_code
+            size = len(response.content)
+        return durations, size
+
+    data, data_bytes = timed("/experiments/bench/data/")
+    baseline, _ = timed("/healthz/")
+    result = {
+        "database": database,
+        "snapshots": minutes,
+        "arms": args.arms,
+        "requests": args.requests,
+        "data_endpoint_ms": {"p50": statistics.median(data), "p95": percentile(data, 95), "max": max(data)},
+        "data_endpoint_bytes": data_bytes,
+        "baseline_healthz_ms": {"p50": statistics.median(baseline), "p95": percentile(baseline, 95)},
+        "populate_seconds": populate,
+    }
+    print(f"{database}: {minutes:,} snapshots of {args.arms} arms ({populate:.1f} s to insert)")
+    print(f"{'endpoint':<34}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
+    print(
+        f"{'/experiments/<slug>/data/ (all)':<34}{result['data_endpoint_ms']['p50']:>10.1f}"
+        f"{result['data_endpoint_ms']['p95']:>10.1f}{result['data_endpoint_ms']['max']:>10.1f}"
+        f"   ({data_bytes / 1024:.0f} KiB)"
+    )
+    print(
+        f"{'/healthz/ (baseline)':<34}{result['baseline_healthz_ms']['p50']:>10.1f}"
+        f"{result['baseline_healthz_ms']['p95']:>10.1f}{max(baseline):>10.1f}"
+    )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
