@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-django lint format bench-policies clean
+.PHONY: run test test-policies test-django lint format bench-policies bench-dashboard clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -48,7 +48,13 @@ format: $(VENV)/.dev
 
 ## bench-policies: mabdash policies against mabwiser (figures in docs/BENCHMARKS.md)
 bench-policies: $(VENV)/.dev
+	mkdir -p bench/results
 	$(PY) -m bench.policies --json bench/results/policies.json
+
+## bench-dashboard: the detail page's data endpoint on 30 days of one-minute snapshots
+bench-dashboard: $(VENV)/.dev
+	mkdir -p bench/results
+	$(PY) -m bench.dashboard --json bench/results/dashboard.json
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
         allocation = rng.dirichlet(np.ones(args.arms)).round(6).tolist()
         means = rng.random(args.arms).round(6).tolist()
         batch.append(
-            AllocationSnapshot(
-                experiment=experiment,
+            AllocationSnapshot.build(
+                experiment_id=experiment.pk,
                 created_at=start + timedelta(minutes=i),
                 policy_version=i,
                 allocation=allocation,

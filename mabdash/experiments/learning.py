@@ -171,7 +171,7 @@ def snapshot_if_due(
         return False
     served = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("position", "served_count"))
     belief = policy.belief()
-    AllocationSnapshot.objects.create(
+    AllocationSnapshot.build(
         experiment_id=experiment_id,
         created_at=now,
         policy_version=version,
@@ -182,7 +182,7 @@ def snapshot_if_due(
         means=_nullable(belief["mean"]),
         lower=_nullable(belief["lower"]),
         upper=_nullable(belief["upper"]),
-    )
+    ).save()
     return True
 
 

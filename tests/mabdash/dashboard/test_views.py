@@ -97,8 +97,8 @@ def test_detail_data_rejects_an_unknown_range(viewer, experiment):
 def test_long_histories_are_downsampled_on_the_server(viewer, experiment):
     start = timezone.now() - timedelta(days=3) + timedelta(seconds=30)  # no snapshot near the 1 h edge
     AllocationSnapshot.objects.bulk_create(
-        AllocationSnapshot(
-            experiment=experiment,
+        AllocationSnapshot.build(
+            experiment_id=experiment.pk,
             created_at=start + timedelta(minutes=i),
             policy_version=i,
             allocation=[0.2, 0.3, 0.5],
@@ -126,8 +126,8 @@ def test_downsampling_keeps_the_ends_and_spreads_evenly_in_time(experiment):
     AllocationSnapshot.objects.all().delete()
     start = timezone.now() - timedelta(days=1)
     AllocationSnapshot.objects.bulk_create(
-        AllocationSnapshot(
-            experiment=experiment,
+        AllocationSnapshot.build(
+            experiment_id=experiment.pk,
             created_at=start + timedelta(minutes=i),
             policy_version=i,
             allocation=[1, 0, 0],

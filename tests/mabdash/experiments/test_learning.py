@@ -66,7 +66,7 @@ def test_late_rewards_are_never_learned(experiment, principal):
 
 def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, principal, settings):
     creation = AllocationSnapshot.objects.get(experiment=experiment)
-    assert (creation.policy_version, creation.reward_counts) == (0, [0, 0, 0])
+    assert (creation.policy_version, creation.values["reward_counts"]) == (0, [0, 0, 0])
     settings.MABDASH = {**settings.MABDASH, "SNAPSHOT_MIN_SECONDS": 0}
     serving_version = experiment.serving_version
     post(principal, "churn", seeded_pairs(50, 3))
@@ -75,8 +75,8 @@ def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, pr
     assert experiment.serving_version == serving_version + 1
     snapshot = AllocationSnapshot.objects.filter(experiment=experiment).latest("created_at")
     state = PolicyState.objects.get(experiment=experiment)
-    assert snapshot.allocation == [round(p, 6) for p in state.allocation]
-    assert snapshot.reward_counts == state.state["counts"]
+    assert snapshot.values["allocation"] == [round(p, 6) for p in state.allocation]
+    assert snapshot.values["reward_counts"] == state.state["counts"]
     assert snapshot.policy_version == 1
 
 
