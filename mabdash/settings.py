@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "mabdash.accounts",
     "mabdash.experiments",
+    "mabdash.control",
     "mabdash.dashboard",
 ]
 
@@ -168,11 +169,17 @@ MABDASH = {
     "MAX_REWARD_BATCH": 10_000,
     # Seconds an authenticated API key is remembered by a web process (revocation delay).
     "API_KEY_CACHE_SECONDS": float(os.environ.get("MABDASH_API_KEY_CACHE_SECONDS", "5")),
+    # Webhook retries wait this × 2^(attempt − 1) seconds.
+    "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("MABDASH_WEBHOOK_BACKOFF_SECONDS", "10")),
 }
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-rewards": {
         "task": "mabdash.experiments.tasks.sweep_pending_rewards_task",
+        "schedule": MABDASH["SWEEP_SECONDS"],
+    },
+    "control-due": {
+        "task": "mabdash.control.tasks.control_due_task",
         "schedule": MABDASH["SWEEP_SECONDS"],
     },
     "snapshot-all-experiments": {

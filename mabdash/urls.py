@@ -6,6 +6,7 @@ from mabdash.health import healthz
 
 urlpatterns = [
     path("api/v1/", include("mabdash.experiments.urls")),
+    path("api/v1/", include("mabdash.control.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -56,7 +56,9 @@ class OpenApi:
         spec = responses.get(str(status))
         assert spec is not None, f"status {status} is not documented for {operation['operationId']}"
         schema = spec.get("content", {}).get("application/json", {}).get("schema")
-        if schema is not None:
+        if schema is None:
+            assert body is None, f"{operation['operationId']} {status} documents no body but returned one"
+        else:
             full = {**_to_json_schema(schema), "components": self.components}
             jsonschema.validate(body, full)  # "#/components/..." refs resolve inside `full`
         return operation["operationId"]

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
@@ -29,6 +30,7 @@ class KeyPrincipal:
     role: str
     all_experiments: bool
     experiment_ids: frozenset[int]
+    user_id: int | None = None
 
     is_authenticated = True
     is_active = True
@@ -67,6 +69,7 @@ def principal_for_key(raw_key: str) -> KeyPrincipal | None:
         role=api_key.role,
         all_experiments=api_key.all_experiments,
         experiment_ids=frozenset(api_key.experiments.values_list("pk", flat=True)),
+        user_id=api_key.user_id,
     )
     with _cache_lock:
         _cache[digest] = (now + settings.MABDASH["API_KEY_CACHE_SECONDS"], principal)
@@ -95,6 +98,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         principal = principal_for_key(raw_key)
         if principal is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        if principal.user_id is not None:
+            # A personal key acts as its user: roles and identity are the user's.
+            user = User.objects.filter(pk=principal.user_id, is_active=True).first()
+            if user is None:
+                raise exceptions.AuthenticationFailed("The user of this API key is inactive.")
+            return user, principal
         return principal, principal
 
     def authenticate_header(self, request) -> str:

@@ -24,7 +24,17 @@ class ApiKey(models.Model):
         default=False, help_text="Valid for every experiment, including ones created later."
     )
     experiments = models.ManyToManyField("experiments.Experiment", blank=True, related_name="api_keys")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        help_text="A personal key acts as this user, with the user's roles (for example to approve).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

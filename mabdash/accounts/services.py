@@ -39,13 +39,20 @@ def api_key_create(
     experiments: Iterable = (),
     all_experiments: bool = False,
     created_by: User | None = None,
+    user: User | None = None,
 ) -> CreatedKey:
-    """Create a key; the returned ``raw_key`` is the only time the secret exists in clear."""
+    """Create a key; the returned ``raw_key`` is the only time the secret exists in clear.
+
+    A personal key (``user`` given) acts as that user with the user's roles, on every
+    experiment; ``role`` and the experiment scope do not apply to it.
+    """
     if not name or len(name) > 100:
         raise InvalidInput({"name": ["required, at most 100 characters"]})
     if role not in KEY_ROLES:
         raise InvalidInput({"role": [f"must be one of {', '.join(KEY_ROLES)}"]})
     experiments = list(experiments)
+    if user is not None:
+        experiments, all_experiments = [], True
     if not experiments and not all_experiments:
         raise InvalidInput({"experiments": ["give at least one experiment, or all_experiments"]})
     prefix = secrets.token_hex(6)
@@ -57,6 +64,7 @@ def api_key_create(
         role=role,
         all_experiments=all_experiments,
         created_by=created_by,
+        user=user,
     )
     api_key.experiments.set(experiments)
     return CreatedKey(api_key=api_key, raw_key=raw_key)

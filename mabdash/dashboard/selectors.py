@@ -11,6 +11,7 @@ from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from mabdash.control.models import ActionRequest, WebhookDelivery
 from mabdash.dashboard import charts
 from mabdash.experiments.models import (
     AllocationSnapshot,
@@ -23,7 +24,7 @@ from mabdash.experiments.models import (
     Reward,
 )
 from mabdash.experiments.selectors import experiment_state
-from mabdash.experiments.serving import effective_allocation
+from mabdash.experiments.serving import active_override, effective_allocation
 
 RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400, "all": None}
 # Enough for a chart a few thousand pixels wide; every point costs decode and transfer time.
@@ -189,6 +190,25 @@ def experiment_dashboard(experiment: Experiment, range_key: str = "all") -> dict
     }
 
 
+def control_panel(experiment: Experiment) -> dict[str, Any]:
+    """What the detail page's control cards show: arms, the override, requests, deliveries."""
+    return {
+        "arms": list(experiment.arms.select_related("model_version").order_by("position")),
+        "override": active_override(experiment.pk),
+        "pending_requests": list(
+            ActionRequest.objects.filter(experiment=experiment, status=ActionRequest.Status.PENDING).order_by(
+                "created_at"
+            )
+        ),
+        "recent_requests": list(
+            ActionRequest.objects.filter(experiment=experiment).exclude(status=ActionRequest.Status.PENDING)[:10]
+        ),
+        "deliveries": list(
+            WebhookDelivery.objects.filter(webhook__experiment=experiment).select_related("webhook")[:20]
+        ),
+    }
+
+
 # --------------------------------------------------------------------------- overview
 def experiment_alerts(experiment: Experiment, now: datetime) -> list[str]:
     """Short alert texts: learning lagging, rewards stalled, guardrail breaches."""
@@ -219,7 +239,7 @@ def overview_rows(experiments: QuerySet[Experiment]) -> list[dict[str, Any]]:
     for experiment in experiments.prefetch_related("arms__model_version"):
         arms = sorted(experiment.arms.all(), key=lambda arm: arm.position)
         state = PolicyState.objects.filter(experiment=experiment).first()
-        allocation, _ = effective_allocation(state.allocation if state else [], arms)
+        allocation, _ = effective_allocation(state.allocation if state else [], arms, active_override(experiment.pk))
         leader = max(range(len(arms)), key=lambda i: allocation[i]) if arms else None
         points = snapshot_series(experiment.pk, now - timedelta(hours=24), max_points=60)
         labels = [f"#{arm.position} {arm.model_version.name}:{arm.model_version.version}" for arm in arms]
@@ -232,6 +252,9 @@ def overview_rows(experiments: QuerySet[Experiment]) -> list[dict[str, Any]]:
                 "decisions_last_hour": Decision.objects.filter(experiment=experiment, created_at__gte=hour_ago).count(),
                 "rewards_last_hour": Reward.objects.filter(experiment=experiment, received_at__gte=hour_ago).count(),
                 "alerts": experiment_alerts(experiment, now),
+                "pending_requests": ActionRequest.objects.filter(
+                    experiment=experiment, status=ActionRequest.Status.PENDING
+                ).count(),
                 "sparkline": charts.sparkline_figure(
                     times, [p["allocation"] for p in points] + [list(allocation)], labels
                 ),

@@ -17,9 +17,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from mabdash.accounts.roles import OPERATOR, VIEWER, user_has_role
+from mabdash.accounts.roles import APPROVER, OPERATOR, VIEWER, user_has_role
+from mabdash.control import services as control
+from mabdash.control.models import ActionRequest
 from mabdash.dashboard import selectors
-from mabdash.errors import ServiceError
+from mabdash.errors import InvalidInput, ServiceError
 from mabdash.experiments import services
 from mabdash.experiments.models import Experiment, ModelVersion
 
@@ -75,6 +77,8 @@ def experiment_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "ranges": list(selectors.RANGES),
             "config": {"dataUrl": f"/experiments/{slug}/data/", "refreshSeconds": 5, "staleSeconds": 20},
             "transitions": sorted(services.STATUS_TRANSITIONS[Experiment.Status(experiment.status)]),
+            "can_approve": user_has_role(request.user, APPROVER),
+            **selectors.control_panel(experiment),
         },
     )
 
@@ -97,21 +101,66 @@ def experiment_data(request: HttpRequest, slug: str) -> JsonResponse:
     )
 
 
+def _float_or_none(value: str | None, field: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput({field: ["must be a number"]}) from None
+
+
 @require_POST
 @role_required(OPERATOR)
-def experiment_status(request: HttpRequest, slug: str) -> HttpResponse:
+def experiment_action(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every operator button of the detail page: one service call, a message, back to the page."""
     experiment = get_object_or_404(Experiment, slug=slug)
+    action = request.POST.get("action", "")
     try:
-        services.experiment_set_status(
+        params: dict = {}
+        if request.POST.get("arm", "") != "":
+            params["arm"] = int(request.POST["arm"])
+        minutes = _float_or_none(request.POST.get("expires_in_minutes"), "expires_in_minutes")
+        if minutes is not None:
+            params["expires_in_minutes"] = minutes
+        if action == "weights":
+            params["weights"] = [
+                _float_or_none(request.POST.get(f"weight_{arm.position}"), f"weight_{arm.position}") or 0.0
+                for arm in experiment.arms.order_by("position")
+            ]
+        version = request.POST.get("expected_version")
+        outcome = control.action_submit(
             experiment,
-            request.POST.get("status", ""),
-            actor=request.user.username,
+            action,
+            params,
+            control.Actor.of(request.user),
             reason=request.POST.get("reason", ""),
+            expected_version=int(version) if version else None,
         )
-        messages.success(request, f"{slug} is now {request.POST.get('status')}.")
+        if outcome.outcome == "requested":
+            messages.success(request, f"Requested {action}: another user with the approver role must approve it.")
+        else:
+            messages.success(request, f"Done: {action}.")
+    except (ValueError, TypeError):
+        messages.error(request, "arm: must be an arm position")
     except ServiceError as error:
         messages.error(request, error.message)
     return redirect("experiment-detail", slug=slug)
+
+
+@require_POST
+@role_required(VIEWER)
+def request_decision(request: HttpRequest, request_id: int, decision: str) -> HttpResponse:
+    """Approve or reject (veto) a pending request from the detail page."""
+    action_request = get_object_or_404(ActionRequest.objects.select_related("experiment"), pk=request_id)
+    try:
+        control.request_decide(
+            request_id, decision == "approve", control.Actor.of(request.user), reason=request.POST.get("reason", "")
+        )
+        messages.success(request, f"Request #{request_id} {'approved' if decision == 'approve' else 'rejected'}.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("experiment-detail", slug=action_request.experiment.slug)
 
 
 @require_GET

@@ -8,6 +8,9 @@ batch of rewards (``Reward.applied_version == v``, applied in ``id`` order) or a
 Replaying it (:func:`policy_rebuild`) reproduces the live state exactly, because the policies
 define batch updates to equal one-by-one updates bit for bit.
 
+After each reward batch the guardrails (``mabdash.control.guardrails``) run the rollback
+detectors in the same transaction.
+
 Exactly once: rewards are claimed with ``UPDATE … SET applied_version … RETURNING`` under
 the row lock, in the same transaction as the new state. A worker killed mid-apply rolls
 back both; a redelivered or duplicate task finds nothing pending. Two workers on the same
@@ -17,6 +20,7 @@ experiment serialise on the lock.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +33,15 @@ from django.db.models import F
 from django.utils import timezone
 
 import policies
-from mabdash.experiments.models import AllocationSnapshot, Arm, Experiment, PolicyChange, PolicyState, Reward
+from mabdash.experiments.models import (
+    AllocationSnapshot,
+    Arm,
+    Experiment,
+    PolicyChange,
+    PolicyState,
+    Reward,
+    lock_experiment,
+)
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:
@@ -46,6 +58,7 @@ def _save(state: PolicyState, policy: policies.Policy, applied: int = 0) -> None
 
 
 def _locked(experiment_id: int) -> tuple[PolicyState, policies.Policy]:
+    lock_experiment(experiment_id)  # lock order: experiment first (see lock_experiment)
     state = PolicyState.objects.select_for_update().get(experiment_id=experiment_id)
     return state, policies.policy_from_state(state.state)
 
@@ -121,6 +134,7 @@ class ApplyResult:
     applied: int
     versions: int
     more_pending: bool
+    guardrail_actions: tuple[str, ...] = ()
 
 
 def apply_pending_rewards(experiment_id: int) -> ApplyResult:
@@ -133,6 +147,8 @@ def apply_pending_rewards(experiment_id: int) -> ApplyResult:
     limit = settings.MABDASH["LEARNING_MAX_PER_TASK"]
     applied = versions = 0
     more = False
+    actions: list[str] = []
+    new_rewards: dict[int, list[float]] = defaultdict(list)
     with transaction.atomic():
         state, policy = _locked(experiment_id)
         positions = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("id", "position"))
@@ -145,12 +161,22 @@ def apply_pending_rewards(experiment_id: int) -> ApplyResult:
                 break
             state.version += 1
             versions += 1
-            policy.update([positions[arm_id] for _, arm_id, _ in rows], [value for _, _, value in rows])
+            arms = [positions[arm_id] for _, arm_id, _ in rows]
+            values = [value for _, _, value in rows]
+            policy.update(arms, values)
+            for position, value in zip(arms, values, strict=True):
+                new_rewards[position].append(value)
             applied += len(rows)
         if applied:
             _save(state, policy, applied)
-            snapshot_if_due(state.experiment_id, policy, state.version)
-    return ApplyResult(applied=applied, versions=versions, more_pending=more)
+            from mabdash.control.guardrails import guardrails_check  # control builds on learning
+
+            actions = guardrails_check(experiment_id, policy, state.version, dict(new_rewards))
+            if actions:  # a rollback changed the policy: snapshot what is served now
+                state.refresh_from_db()
+                policy = policies.policy_from_state(state.state)
+            snapshot_if_due(state.experiment_id, policy, state.version, min_seconds=0 if actions else None)
+    return ApplyResult(applied=applied, versions=versions, more_pending=more, guardrail_actions=tuple(actions))
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -85,6 +85,17 @@ class Experiment(models.Model):
         return self.slug
 
 
+def lock_experiment(experiment_id: int) -> Experiment:
+    """Lock an experiment's row for a change of its control or learning state.
+
+    The lock order everywhere is: action request, experiment, arms, policy state — so
+    operators, approvers and learners never deadlock. FOR NO KEY UPDATE does not conflict
+    with the KEY SHARE lock a reward insert takes for its foreign key, so learning never
+    blocks reward ingestion.
+    """
+    return Experiment.objects.select_for_update(no_key=True).get(pk=experiment_id)
+
+
 class Arm(models.Model):
     """A model version inside an experiment; ``position`` is its index in the policy."""
 
@@ -194,6 +205,10 @@ class Reward(models.Model):
             ),
             models.Index(fields=["experiment", "applied_version", "id"], name="reward_ledger_order"),
             models.Index(fields=["experiment", "received_at"], name="reward_exp_time"),
+            # An arm's most recent learned rewards (the guardrails' floor window).
+            models.Index(fields=["arm", "applied_version", "id"], name="reward_arm_recent"),
+            models.Index(fields=["decision_id"], name="reward_decision"),
+            models.Index(fields=["experiment"], name="reward_late", condition=Q(learn=False)),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.permissions import check_experiment_access
 from mabdash.errors import NotFound
 from mabdash.experiments.models import Arm, Experiment, ModelVersion, PolicyState, Reward
-from mabdash.experiments.serving import effective_allocation
+from mabdash.experiments.serving import active_override, effective_allocation
 
 
 def _finite(value: float) -> float | None:
@@ -56,7 +56,8 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
     state = PolicyState.objects.get(experiment=experiment)
     policy = policies.policy_from_state(state.state)
     arms = list(Arm.objects.filter(experiment=experiment).select_related("model_version").order_by("position"))
-    allocation, served_by = effective_allocation(state.allocation, arms)
+    override = active_override(experiment.pk)
+    allocation, served_by = effective_allocation(state.allocation, arms, override)
     belief = policy.belief()
     best = policy.probability_best()
     late = Reward.objects.filter(experiment=experiment, learn=False).count()
@@ -70,6 +71,7 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
         "applied_rewards": state.applied_count,
         "late_rewards": late,
         "served_by": served_by,
+        "override": override.describe() if override else None,
         "uncertainty": belief["kind"],
         # The full belief (posterior parameters or interval) as plain lists, for the charts.
         "belief": {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mabdash.experiments.models import Experiment
+from mabdash.experiments.serving import active_override
 
 
 # --------------------------------------------------------------------------- model registry
@@ -89,6 +91,19 @@ class PolicyOutput(serializers.Serializer):
     seed = serializers.IntegerField(source="policy_seed")
 
 
+OverrideSchema = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "id": {"type": "integer"},
+        "kind": {"type": "string", "enum": ["pin", "weights"]},
+        "position": {"type": "integer", "nullable": True},
+        "weights": {"type": "array", "items": {"type": "number"}, "nullable": True},
+        "expires_at": {"type": "string", "format": "date-time", "nullable": True},
+    },
+}
+
+
 class ExperimentOutput(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -102,9 +117,18 @@ class ExperimentOutput(serializers.Serializer):
     approval_mode = serializers.CharField()
     rollback_mode = serializers.CharField()
     arms = ArmOutput(many=True)
+    serving_version = serializers.IntegerField(
+        help_text="Changes with anything that alters serving; send it back as expected_version with an action."
+    )
+    override = serializers.SerializerMethodField()
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(OverrideSchema)
+    def get_override(self, experiment: Experiment) -> dict | None:
+        override = active_override(experiment.pk)
+        return override.describe() if override else None
 
 
 class ExperimentPage(Page):

@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 import policies
+from mabdash.control.guardrail_config import validate_guardrails
 from mabdash.errors import Conflict, InvalidInput
 from mabdash.experiments import learning
-from mabdash.experiments.models import SLUG_VALIDATOR, Arm, AuditEntry, Experiment, ModelVersion
+from mabdash.experiments.models import SLUG_VALIDATOR, Arm, AuditEntry, Experiment, ModelVersion, lock_experiment
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
 MAX_METADATA_BYTES = 65_536
@@ -163,6 +164,10 @@ def experiment_create(
         errors["arms"] = ["each model version can be an arm only once"]
     if not 0 <= default_arm < max(len(model_version_ids), 1):
         errors["default_arm"] = [f"must be an arm position in [0, {len(model_version_ids)})"]
+    try:
+        validate_guardrails(guardrails or {})
+    except ValueError as error:
+        errors["guardrails"] = [str(error)]
     if errors:
         raise InvalidInput(errors)
     found = ModelVersion.objects.in_bulk(model_version_ids)
@@ -206,7 +211,7 @@ def experiment_create(
 @transaction.atomic
 def experiment_set_status(experiment: Experiment, status: str, *, actor: str, reason: str = "") -> Experiment:
     """Move an experiment to ``status`` along the allowed transitions."""
-    locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    locked = lock_experiment(experiment.pk)
     if status not in Experiment.Status.values:
         raise InvalidInput({"status": [f"must be one of {', '.join(Experiment.Status.values)}"]})
     if status == locked.status:

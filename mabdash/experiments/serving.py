@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 
+from mabdash.control.models import Override
 from mabdash.errors import NotFound, Unavailable
 from mabdash.experiments.models import Arm, Experiment, PolicyState
 
@@ -47,6 +49,8 @@ class ServingEntry:
     arms: tuple[ServingArm, ...]
     allocation: tuple[float, ...]
     served_by: str
+    # Wall-clock time (Unix seconds) at which an override expires: the entry is reloaded then.
+    valid_until: float | None = None
     checked_at: float = 0.0
     cdf: list[float] = field(default_factory=list)
 
@@ -67,19 +71,41 @@ class ServingEntry:
         return bisect_right(self.cdf, uniform)
 
 
-def effective_allocation(policy_allocation: list[float], arms: list[Arm]) -> tuple[tuple[float, ...], str]:
-    """The allocation decide serves and how it is served (``policy`` for now).
+def effective_allocation(
+    policy_allocation: list[float], arms: list[Arm], override: Override | None = None
+) -> tuple[tuple[float, ...], str]:
+    """The allocation decide serves, and how it is served.
 
-    Arms that are not active get nothing; the rest keeps the policy's proportions.
+    An active pin on an active arm sends it everything (``pin``); manual weights replace
+    the policy's split over the active arms (``weights``); otherwise the policy's
+    allocation over the active arms (``policy``). Arms that are not active never get
+    traffic.
     """
-    weights = [p if arm.status == Arm.Status.ACTIVE else 0.0 for p, arm in zip(policy_allocation, arms, strict=False)]
+    active = [arm.status == Arm.Status.ACTIVE for arm in arms]
+    pinned = override.position if override is not None and override.kind == Override.Kind.PIN else None
+    if pinned is not None and pinned < len(arms) and active[pinned]:
+        return tuple(1.0 if i == override.position else 0.0 for i in range(len(arms))), "pin"
+    if override is not None and override.kind == Override.Kind.WEIGHTS and override.weights:
+        weights = [w if ok else 0.0 for w, ok in zip(override.weights, active, strict=False)]
+        if sum(weights) > 0:
+            weights += [0.0] * (len(arms) - len(weights))
+            return tuple(w / sum(weights) for w in weights), "weights"
+    weights = [p if ok else 0.0 for p, ok in zip(policy_allocation, active, strict=False)]
     weights += [0.0] * (len(arms) - len(weights))
     total = sum(weights)
     if total <= 0:
         # Every arm with probability was excluded: spread over the active ones.
-        weights = [1.0 if arm.status == Arm.Status.ACTIVE else 0.0 for arm in arms]
+        weights = [1.0 if ok else 0.0 for ok in active]
         total = sum(weights) or 1.0
     return tuple(w / total for w in weights), "policy"
+
+
+def active_override(experiment_id: int) -> Override | None:
+    """The experiment's override in force now (an expired one no longer counts)."""
+    now = timezone.now()
+    return (
+        Override.objects.filter(experiment_id=experiment_id, ended_at__isnull=True).exclude(expires_at__lte=now).first()
+    )
 
 
 def load_entry(slug: str) -> ServingEntry:
@@ -90,7 +116,8 @@ def load_entry(slug: str) -> ServingEntry:
     arms = list(Arm.objects.filter(experiment=experiment).select_related("model_version").order_by("position"))
     state = PolicyState.objects.filter(experiment=experiment).values_list("allocation", "version").first()
     allocation_list, policy_version = state if state else ([], 0)
-    allocation, served_by = effective_allocation(allocation_list, arms)
+    override = active_override(experiment.pk)
+    allocation, served_by = effective_allocation(allocation_list, arms, override)
     return ServingEntry(
         experiment_id=experiment.pk,
         slug=experiment.slug,
@@ -113,6 +140,7 @@ def load_entry(slug: str) -> ServingEntry:
         ),
         allocation=allocation,
         served_by=served_by,
+        valid_until=override.expires_at.timestamp() if override and override.expires_at else None,
     )
 
 
@@ -127,14 +155,15 @@ class ServingCache:
         """The entry to serve now; stale (last known) if the database is down."""
         entry = self._entries.get(slug)
         now = time.monotonic()
-        if entry is not None and now - entry.checked_at < settings.MABDASH["SERVING_REFRESH_SECONDS"]:
+        expired = entry is not None and entry.valid_until is not None and time.time() >= entry.valid_until
+        if entry is not None and not expired and now - entry.checked_at < settings.MABDASH["SERVING_REFRESH_SECONDS"]:
             return entry
         try:
             version = Experiment.objects.filter(slug=slug).values_list("serving_version", flat=True).first()
             if version is None:
                 self._entries.pop(slug, None)
                 raise NotFound({"experiment": [f"no experiment {slug!r}"]})
-            if entry is None or entry.serving_version != version:
+            if entry is None or expired or entry.serving_version != version:
                 entry = load_entry(slug)
         except DatabaseError:
             close_old_connections()

@@ -146,13 +146,17 @@ def test_downsampling_keeps_the_ends_and_spreads_evenly_in_time(experiment):
     assert selectors.snapshot_series(experiment.pk, timezone.now(), max_points=5) == []
 
 
-def test_operators_can_change_status_from_the_page_and_viewers_cannot(operator, viewer, experiment):
+def test_operators_act_from_the_page_and_viewers_cannot(operator, viewer, experiment):
     page = logged_in(viewer).get("/experiments/churn/")
-    assert page.context["can_act"] is False and b'data-action="status-' not in page.content
-    assert logged_in(viewer).post("/experiments/churn/status/", {"status": "paused"}).status_code == 403
+    assert page.context["can_act"] is False and b"data-action=" not in page.content
+    assert logged_in(viewer).post("/experiments/churn/actions/", {"action": "pause"}).status_code == 403
     page = logged_in(operator).get("/experiments/churn/")
-    assert b'data-action="status-paused"' in page.content and b'data-action="status-stopped"' in page.content
-    response = logged_in(operator).post("/experiments/churn/status/", {"status": "paused", "reason": "deploy freeze"})
+    for action in ("pin", "pause_arm", "rollback_arm", "restore_arm", "promote", "weights", "status-paused"):
+        assert f'data-action="{action}"'.encode() in page.content
+    response = logged_in(operator).post(
+        "/experiments/churn/actions/",
+        {"action": "pause", "reason": "deploy freeze", "expected_version": experiment.serving_version},
+    )
     assert response.status_code == 302
     assert Experiment.objects.get(slug="churn").status == "paused"
     entry = AuditEntry.objects.get(kind="experiment.status")
@@ -162,13 +166,27 @@ def test_operators_can_change_status_from_the_page_and_viewers_cannot(operator, 
 def test_dashboard_posts_require_csrf(operator, experiment):
     client = Client(enforce_csrf_checks=True)
     client.force_login(operator)
-    assert client.post("/experiments/churn/status/", {"status": "paused"}).status_code == 403
+    assert client.post("/experiments/churn/actions/", {"action": "pause"}).status_code == 403
     assert Experiment.objects.get(slug="churn").status == "running"
+
+
+def test_acting_on_stale_state_shows_a_clear_message(operator, experiment):
+    stale = experiment.serving_version
+    services.experiment_set_status(experiment, "paused", actor="someone-else")
+    response = logged_in(operator).post(
+        "/experiments/churn/actions/", {"action": "resume", "expected_version": stale}, follow=True
+    )
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message == (
+        f"expected_version: the experiment changed since you loaded it (version {stale}, now {stale + 1}); "
+        "reload and try again"
+    )
+    assert Experiment.objects.get(slug="churn").status == "paused"
 
 
 def test_an_invalid_status_change_shows_a_message(operator, experiment):
     services.experiment_set_status(experiment, "stopped", actor="t")
-    response = logged_in(operator).post("/experiments/churn/status/", {"status": "running"}, follow=True)
+    response = logged_in(operator).post("/experiments/churn/actions/", {"action": "resume"}, follow=True)
     assert [str(m) for m in response.context["messages"]] == ["status: cannot go from stopped to running"]
 
 

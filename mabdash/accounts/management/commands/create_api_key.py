@@ -1,5 +1,6 @@
 """Create an API key and print it once: ``manage.py create_api_key NAME --experiment SLUG``."""
 
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
 from mabdash.accounts.services import api_key_create
@@ -15,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--role", choices=["client", "admin"], default="client")
         parser.add_argument("--experiment", action="append", default=[], metavar="SLUG", help="repeatable")
         parser.add_argument("--all-experiments", action="store_true")
+        parser.add_argument(
+            "--user", metavar="USERNAME", help="a personal key that acts as this user, with the user's roles"
+        )
         parser.add_argument("--quiet", action="store_true", help="print only the key")
 
     def handle(self, *args, **options):
@@ -22,18 +26,29 @@ class Command(BaseCommand):
         missing = set(options["experiment"]) - {e.slug for e in experiments}
         if missing:
             raise CommandError(f"--experiment: no experiment {', '.join(sorted(missing))}")
+        user = None
+        if options["user"]:
+            user = User.objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"--user: no user {options['user']!r}")
         try:
             created = api_key_create(
                 name=options["name"],
                 role=options["role"],
                 experiments=experiments,
                 all_experiments=options["all_experiments"],
+                user=user,
             )
         except ServiceError as error:
             raise CommandError(error.message) from None
         if options["quiet"]:
             self.stdout.write(created.raw_key)
             return
-        scope = "all experiments" if options["all_experiments"] else ", ".join(e.slug for e in experiments)
+        if user is not None:
+            scope = f"personal key of {user.username}"
+        elif options["all_experiments"]:
+            scope = "all experiments"
+        else:
+            scope = ", ".join(e.slug for e in experiments)
         self.stdout.write(f"API key {options['name']!r} ({options['role']}, {scope}):\n  {created.raw_key}")
         self.stdout.write("Store it now: it is not shown again. Send it as `Authorization: Api-Key <key>`.")

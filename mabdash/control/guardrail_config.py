@@ -1,0 +1,83 @@
+"""Guardrail settings of an experiment: defaults, merging and validation.
+
+Stored in ``Experiment.guardrails`` as a partial JSON object; anything left out takes the
+project's defaults below (for rewards in [0, 1]; scale the thresholds for other rewards).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    # Recent rewards per arm the absolute floor looks at.
+    "window": 200,
+    # The hard floor: acts at once whatever the rollback mode.
+    "floor": {"enabled": True, "threshold": 0.01, "min_samples": 50},
+    "relative": {"enabled": True, "margin": 0.05, "confidence": 0.95, "min_samples": 100},
+    "page_hinkley": {"enabled": True, "delta": 0.02, "threshold": 60.0, "min_samples": 30},
+    # veto_window mode: proposals are applied after this many minutes unless vetoed.
+    "veto_minutes": 10,
+    # Pending requests (four-eyes, approval mode) lapse after this many minutes.
+    "request_ttl_minutes": 60,
+}
+
+_NUMBERS = {
+    "window": (1, 100_000, int),
+    "veto_minutes": (0, 10_080, float),
+    "request_ttl_minutes": (1, 43_200, float),
+    "floor.threshold": (-math.inf, math.inf, float),
+    "floor.min_samples": (1, 1_000_000, int),
+    "relative.margin": (0, math.inf, float),
+    "relative.confidence": (0.5, 0.999999, float),
+    "relative.min_samples": (2, 1_000_000, int),
+    "page_hinkley.delta": (0, math.inf, float),
+    "page_hinkley.threshold": (1e-9, math.inf, float),
+    "page_hinkley.min_samples": (1, 1_000_000, int),
+}
+
+
+def validate_guardrails(raw: Any) -> dict[str, Any]:
+    """Check a partial guardrail object; return it unchanged or raise ValueError naming the field."""
+    if not isinstance(raw, dict):
+        raise ValueError("guardrails: must be a JSON object")
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            raise ValueError(f"guardrails.{key}: unknown setting; expected one of {', '.join(DEFAULTS)}")
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"guardrails.{key}: must be a JSON object")
+            for sub, sub_value in value.items():
+                if sub not in DEFAULTS[key]:
+                    raise ValueError(f"guardrails.{key}.{sub}: unknown setting")
+                _check(f"{key}.{sub}", sub_value)
+        else:
+            _check(key, value)
+    return raw
+
+
+def _check(path: str, value: Any) -> None:
+    if path.endswith("enabled"):
+        if not isinstance(value, bool):
+            raise ValueError(f"guardrails.{path}: must be true or false")
+        return
+    low, high, kind = _NUMBERS[path]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"guardrails.{path}: must be a number")
+    if kind is int and value != int(value):
+        raise ValueError(f"guardrails.{path}: must be an integer")
+    if not low <= value <= high:
+        raise ValueError(f"guardrails.{path}: must be in [{low}, {high}]")
+
+
+def guardrail_config(experiment: Any) -> dict[str, Any]:
+    """The experiment's guardrails with defaults filled in."""
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in (experiment.guardrails or {}).items():
+        if isinstance(value, dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,136 @@
+"""Automatic rollback in the learning pipeline, by rollback mode, with its evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mabdash.accounts.authentication import principal_for_key
+from mabdash.accounts.services import api_key_create
+from mabdash.control.models import ActionRequest, GuardrailState
+from mabdash.experiments import learning
+from mabdash.experiments.models import Arm, AuditEntry, PolicyState
+from mabdash.experiments.rewards import rewards_record
+
+pytestmark = pytest.mark.django_db
+
+
+def feed(experiment, means, n_per_arm, seed=0):
+    """Post and apply ``n_per_arm`` Bernoulli rewards per arm."""
+    principal = principal_for_key(api_key_create(name=f"k{seed}", experiments=[experiment]).raw_key)
+    rng = np.random.default_rng(seed)
+    items = [
+        {"experiment": experiment.slug, "arm": arm, "value": float(rng.random() < mean)}
+        for _ in range(n_per_arm)
+        for arm, mean in enumerate(means)
+    ]
+    assert {o.status for o in rewards_record(items, principal)} == {"accepted"}
+    return learning.apply_pending_rewards(experiment.pk)
+
+
+def statuses(experiment):
+    return dict(Arm.objects.filter(experiment=experiment).values_list("position", "status"))
+
+
+def test_a_collapsed_arm_is_rolled_back_at_once_with_its_evidence(make_experiment):
+    experiment = make_experiment("floor", rollback_mode="approval")  # the hard floor ignores the mode
+    result = feed(experiment, [0.6, 0.0, 0.55], 60)
+    assert result.guardrail_actions == ("rolled back arm 1",)
+    assert statuses(experiment) == {0: "active", 1: "rolled_back", 2: "active"}
+    state = PolicyState.objects.get(experiment=experiment)
+    assert state.allocation[1] == 0.0 and state.state["active"] == [True, False, True]
+    entry = AuditEntry.objects.get(kind="rollback.applied")
+    assert entry.actor == "system" and entry.reason.startswith("automatic rollback: floor")
+    floor = next(d for d in entry.evidence["detections"] if d["rule"] == "floor")
+    assert floor["evidence"] == {"window_count": 60, "window_mean": 0.0, "floor": 0.01, "min_samples": 50}
+    assert entry.evidence["hard_floor"] is True and entry.evidence["policy_version"] == state.version - 1
+
+
+@pytest.mark.parametrize(("mode", "request_mode"), [("veto_window", "veto_window"), ("approval", "approval")])
+def test_a_soft_detection_is_proposed_under_veto_window_and_approval(make_experiment, mode, request_mode):
+    experiment = make_experiment(
+        f"soft-{mode.replace('_', '-')}", rollback_mode=mode, guardrails={"floor": {"enabled": False}}
+    )
+    result = feed(experiment, [0.7, 0.2, 0.65], 300)
+    assert result.guardrail_actions == ("proposed rollback of arm 1",)
+    assert statuses(experiment)[1] == "active"  # not yet
+    (proposal,) = ActionRequest.objects.filter(experiment=experiment)
+    assert (proposal.action, proposal.params, proposal.mode, proposal.requested_by) == (
+        "rollback_arm",
+        {"arm": 1},
+        request_mode,
+        "system",
+    )
+    relative = next(d for d in proposal.evidence["detections"] if d["rule"] == "relative")
+    assert relative["evidence"]["best_arm"] == 0 and relative["evidence"]["probability_worse"] >= 0.95
+    feed(experiment, [0.7, 0.2, 0.65], 50, seed=1)
+    assert ActionRequest.objects.filter(experiment=experiment).count() == 1  # no duplicate proposal
+    assert AuditEntry.objects.filter(kind="rollback.proposed").count() == 1
+
+
+def test_auto_mode_rolls_back_on_a_relative_detection(make_experiment):
+    experiment = make_experiment("auto", guardrails={"floor": {"enabled": False}})
+    assert feed(experiment, [0.7, 0.2, 0.65], 300).guardrail_actions == ("rolled back arm 1",)
+
+
+def test_the_last_active_arm_is_never_rolled_back_but_raises_an_alert(make_experiment, operator):
+    from mabdash.control.services import Actor, action_submit
+
+    experiment = make_experiment("last")
+    action_submit(experiment, "pause_arm", {"arm": 0}, Actor.of(operator))
+    action_submit(experiment, "pause_arm", {"arm": 2}, Actor.of(operator))
+    result = feed(experiment, [0.5, 0.0, 0.5], 60)
+    assert result.guardrail_actions == ("alert arm 1",)
+    assert statuses(experiment)[1] == "active"
+    alert = AuditEntry.objects.get(kind="guardrail.alert")
+    assert alert.evidence["message"] == "arm 1 is the last active arm; not rolled back"
+    assert feed(experiment, [0.5, 0.0, 0.5], 60, seed=2).guardrail_actions == ()  # no repeat within the hour
+
+
+def test_guardrails_can_be_switched_off(make_experiment):
+    experiment = make_experiment("off", guardrails={"enabled": False})
+    assert feed(experiment, [0.6, 0.0, 0.6], 60).guardrail_actions == ()
+
+
+def test_the_change_detector_state_is_kept_between_updates(make_experiment):
+    experiment = make_experiment("ph", guardrails={"floor": {"enabled": False}, "relative": {"enabled": False}})
+    feed(experiment, [0.5, 0.5, 0.5], 40)
+    state = GuardrailState.objects.get(experiment=experiment)
+    assert {k: v["n"] for k, v in state.page_hinkley.items()} == {"0": 40, "1": 40, "2": 40}
+
+
+def test_bad_guardrail_settings_are_refused_by_name(make_experiment):
+    from mabdash.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as caught:
+        make_experiment("bad", guardrails={"floor": {"threshold": "low"}})
+    assert caught.value.errors == {"guardrails": ["guardrails.floor.threshold: must be a number"]}
+    with pytest.raises(InvalidInput) as caught:
+        make_experiment("bad", guardrails={"colour": 1})
+    assert caught.value.errors["guardrails"][0].startswith("guardrails.colour: unknown setting")
+
+
+def test_learning_under_a_pin_keeps_the_estimates_right(make_experiment, operator):
+    """A pin only changes who chose the arm; each reward still measures the arm that served.
+
+    Pinned traffic is learned as ordinary observations of the pinned arm: in a
+    non-contextual bandit an arm's rewards do not depend on who chose it, so the per-arm
+    estimates stay unbiased, and after the pin the policy allocates from them as before.
+    """
+    from mabdash.control.services import Actor, action_submit
+
+    experiment = make_experiment("pinned", guardrails={"enabled": False})
+    feed(experiment, [0.3, 0.7, 0.5], 50, seed=3)
+    action_submit(experiment, "pin", {"arm": 0}, Actor.of(operator))
+    principal = principal_for_key(api_key_create(name="pin-client", experiments=[experiment]).raw_key)
+    rng = np.random.default_rng(5)
+    rewards_record(
+        [{"experiment": "pinned", "arm": 0, "value": float(rng.random() < 0.3)} for _ in range(2000)], principal
+    )
+    learning.apply_pending_rewards(experiment.pk)
+    action_submit(experiment, "clear_override", {}, Actor.of(operator))
+    state = PolicyState.objects.get(experiment=experiment)
+    counts, sums = state.state["counts"], state.state["sums"]
+    assert counts[0] == 2050
+    assert sums[0] / counts[0] == pytest.approx(0.3, abs=0.03)  # the pinned arm's estimate is its true mean
+    assert max(range(3), key=lambda k: state.allocation[k]) == 1  # the best arm still leads after the pin

@@ -1,0 +1,141 @@
+"""Webhooks: signed JSON payloads to a real local receiver; failures are retried with backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from mabdash.control import webhooks
+from mabdash.control.models import ActionRequest, WebhookDelivery
+from mabdash.control.services import Actor, action_submit, request_decide
+from mabdash.control.webhook_services import webhook_create
+
+pytestmark = pytest.mark.django_db
+SECRET = "s3cret-for-the-receiver-0123456789"
+
+
+class Receiver:
+    """An HTTP server on a free local port that records requests and answers scripted codes."""
+
+    def __init__(self, codes: list[int]) -> None:
+        self.codes = list(codes)
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                self.send_response(receiver.codes.pop(0) if receiver.codes else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver([])
+    yield server
+    server.close()
+
+
+def test_an_applied_rollback_is_posted_signed(experiment, operator, receiver):
+    webhook_create(experiment, url=receiver.url, events=[], secret=SECRET, actor="t")
+    action_submit(experiment, "rollback_arm", {"arm": 1}, Actor.of(operator), reason="bad calibration")
+    (delivery,) = WebhookDelivery.objects.all()
+    assert webhooks.deliver(delivery.pk) == "delivered"
+    (request,) = receiver.requests
+    headers, body = request["headers"], request["body"]
+    expected = hmac.new(
+        SECRET.encode(), f"{headers['X-Mabdash-Timestamp']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert headers["X-Mabdash-Signature"] == f"sha256={expected}"
+    assert (headers["X-Mabdash-Event"], headers["X-Mabdash-Delivery"]) == ("rollback.applied", str(delivery.pk))
+    payload = json.loads(body)
+    assert (payload["event"], payload["experiment"]) == ("rollback.applied", "churn")
+    assert payload["data"] == {"arm": 1, "by": "olivia", "reason": "bad calibration", "evidence": {}}
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert webhooks.deliver(delivery.pk) == "not due"  # a redelivered task sends nothing twice
+
+
+def test_a_failing_receiver_is_retried_with_exponential_backoff(experiment, operator, settings):
+    settings.MABDASH = {**settings.MABDASH, "WEBHOOK_BACKOFF_SECONDS": 10}
+    failing = Receiver([500, 503])
+    try:
+        webhook_create(experiment, url=failing.url, events=["rollback.applied"], secret=SECRET, actor="t")
+        action_submit(experiment, "rollback_arm", {"arm": 2}, Actor.of(operator), reason="x")
+        delivery = WebhookDelivery.objects.get()
+        start = timezone.now()
+        with time_machine.travel(start, tick=False):
+            assert webhooks.deliver(delivery.pk) == "pending"
+            assert webhooks.deliver(delivery.pk) == "not due"
+        delivery.refresh_from_db()
+        assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (1, 500, "HTTP 500")
+        assert delivery.next_attempt_at == start + timedelta(seconds=10)
+        with time_machine.travel(start + timedelta(seconds=11), tick=False):
+            assert webhooks.deliver(delivery.pk) == "pending"
+        delivery.refresh_from_db()
+        assert delivery.next_attempt_at == start + timedelta(seconds=11 + 20)  # doubled
+        with time_machine.travel(start + timedelta(seconds=40), tick=False):
+            assert webhooks.deliver(delivery.pk) == "delivered"
+        assert len(failing.requests) == 3
+    finally:
+        failing.close()
+
+
+def test_an_unreachable_receiver_fails_after_the_last_attempt(experiment, operator, settings):
+    settings.MABDASH = {**settings.MABDASH, "WEBHOOK_BACKOFF_SECONDS": 0}
+    webhook_create(experiment, url="http://127.0.0.1:9/nothing-listens", events=[], secret=SECRET, actor="t")
+    action_submit(experiment, "pin", {"arm": 0}, Actor.of(operator))  # pins emit nothing
+    assert not WebhookDelivery.objects.exists()
+    action_submit(experiment, "rollback_arm", {"arm": 0}, Actor.of(operator), reason="x")
+    delivery = WebhookDelivery.objects.get()
+    for _ in range(webhooks.MAX_ATTEMPTS):
+        webhooks.deliver(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 6, None)
+    assert delivery.last_error
+
+
+def test_approval_events_reach_subscribers(make_experiment, operator, approver, receiver):
+    experiment = make_experiment("hooked", approval_mode="four_eyes")
+    webhook_create(
+        experiment, url=receiver.url, events=["approval.requested", "approval.decided"], secret=SECRET, actor="t"
+    )
+    request = action_submit(experiment, "stop", {}, Actor.of(operator)).request
+    request_decide(request.pk, False, Actor.of(approver), reason="not now")
+    for delivery in WebhookDelivery.objects.order_by("id"):
+        webhooks.deliver(delivery.pk)
+    events = [json.loads(r["body"]) for r in receiver.requests]
+    assert [e["event"] for e in events] == ["approval.requested", "approval.decided"]
+    assert events[1]["data"]["status"] == ActionRequest.Status.REJECTED and events[1]["data"]["decided_by"] == "ana"
+
+
+def test_webhook_urls_and_events_are_checked(experiment):
+    from mabdash.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as caught:
+        webhook_create(experiment, url="ftp://x", events=[], secret=None, actor="t")
+    assert caught.value.errors == {"url": ["must be an http:// or https:// URL"]}
+    with pytest.raises(InvalidInput) as caught:
+        webhook_create(experiment, url="https://x", events=["everything"], secret=None, actor="t")
+    assert list(caught.value.errors) == ["events"]
+    assert len(webhook_create(experiment, url="https://x", events=[], secret=None, actor="t").secret) >= 32
