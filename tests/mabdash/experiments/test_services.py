@@ -151,3 +151,12 @@ def test_adding_an_arm_extends_the_running_policy(experiment):
     with pytest.raises(InvalidInput) as caught:
         services.experiment_add_arm(experiment, 999, actor="olivia")
     assert caught.value.errors == {"model_version": ["no model version with id 999"]}
+
+
+def test_audit_entries_are_append_only(experiment):
+    entry = AuditEntry.objects.first()
+    entry.reason = "rewritten"
+    with pytest.raises(ValueError, match="append-only"):
+        entry.save()
+    with pytest.raises(ValueError, match="append-only"):
+        entry.delete()

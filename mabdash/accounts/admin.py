@@ -1,0 +1,54 @@
+"""Admin for API keys: creating one shows the key once; revoking is an action."""
+
+from django.contrib import admin, messages
+
+from mabdash.accounts.models import ApiKey
+from mabdash.accounts.services import api_key_create, api_key_revoke
+from mabdash.errors import ServiceError
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "role", "user", "all_experiments", "created_at", "revoked_at")
+    list_filter = ("role", "all_experiments")
+    search_fields = ("name", "prefix")
+    fields = ("name", "role", "user", "all_experiments", "experiments", "prefix", "created_by", "created_at", "revoked_at")
+    readonly_fields = ("prefix", "created_by", "created_at", "revoked_at")
+    filter_horizontal = ("experiments",)
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's scope is fixed once issued: revoke it and create another instead.
+        if obj is not None:
+            return (*self.readonly_fields, "name", "role", "user", "all_experiments", "experiments")
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            created = api_key_create(
+                name=obj.name,
+                role=obj.role,
+                experiments=form.cleaned_data.get("experiments", []),
+                all_experiments=obj.all_experiments,
+                created_by=request.user,
+                user=obj.user,
+            )
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return
+        obj.pk = created.api_key.pk
+        messages.warning(request, f"New API key (shown once, store it now): {created.raw_key}")
+
+    def save_related(self, request, form, formsets, change):
+        pass  # api_key_create already stored the experiments
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead, so the audit of who used which key stays meaningful
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(key)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")

@@ -1,0 +1,158 @@
+"""Human-in-the-loop control in a real browser against a real stack, and an automatic
+rollback learned by a real worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.e2e.browser import chromium, login, screenshot
+from tests.e2e.conftest import create_experiment
+from tests.stack import Client, wait_for
+
+pytestmark = [pytest.mark.stack]
+
+PASSWORDS = {"olivia": "olivia-pass-123", "rita": "rita-pass-1234", "ana": "ana-pass-12345"}
+
+
+def users(stack) -> None:
+    for name, role in (("olivia", "operator"), ("rita", "operator"), ("ana", "approver")):
+        stack.manage("create_user", name, "--role", role, "--password-env", "PW", env={"PW": PASSWORDS[name]})
+    # rita requests and could approve — but never her own request.
+    stack.shell(
+        "from django.contrib.auth.models import Group, User; "
+        "User.objects.get(username='rita').groups.add(Group.objects.get(name='approver'))"
+    )
+
+
+@pytest.fixture
+def control_stack(embedded_stack):
+    stack = embedded_stack
+    users(stack)
+    stack.start_worker()
+    stack.start_beat()
+    web = stack.start_web(workers=2)
+    admin = Client(web, stack.api_key("admin", "--role", "admin", "--all-experiments"))
+    return stack, web, admin
+
+
+def message(page) -> str:
+    return page.locator(".messages").inner_text()
+
+
+@pytest.mark.browser
+def test_an_operator_pins_a_model_from_the_page_and_decide_follows(control_stack):
+    stack, web, admin = control_stack
+    create_experiment(admin, "pinme")
+    client = Client(web, stack.api_key("server", "--experiment", "pinme"))
+    with chromium() as browser:
+        page = login(browser, web, "olivia", PASSWORDS["olivia"])
+        page.goto(f"{web}/experiments/pinme/")
+        page.get_by_label("Arm", exact=True).select_option("2")
+        page.get_by_label("Reason", exact=True).first.fill("canary for model 2")
+        page.get_by_role("button", name="Pin", exact=True).click()
+        assert "Done: pin." in message(page)
+        assert "Pinned: arm #2 gets all traffic" in page.locator(".banner").inner_text()
+        screenshot(page, "control_pinned")
+    decisions = [client.post("/api/v1/experiments/pinme/decide/").json() for _ in range(10)]
+    assert {(d["arm"], d["served_by"], d["propensity"]) for d in decisions} == {(2, "pin", 1.0)}
+
+
+@pytest.mark.browser
+def test_four_eyes_the_requester_cannot_approve_and_a_second_approver_can(control_stack):
+    stack, web, admin = control_stack
+    create_experiment(admin, "careful", approval_mode="four_eyes")
+    client = Client(web, stack.api_key("server", "--experiment", "careful"))
+    with chromium() as browser:
+        rita = login(browser, web, "rita", PASSWORDS["rita"])
+        rita.goto(f"{web}/experiments/careful/")
+        rita.get_by_label("Arm", exact=True).select_option("1")
+        rita.get_by_role("button", name="Pin", exact=True).click()
+        assert "another user with the approver role must approve it" in message(rita)
+        rita.locator("[data-status=pending] [data-decide=approve]").click()
+        assert "you cannot approve or reject your own request" in message(rita)
+        assert rita.locator("[data-status=pending]").count() == 1
+        screenshot(rita, "control_own_request_refused")
+        assert {client.post("/api/v1/experiments/careful/decide/").json()["served_by"] for _ in range(5)} == {"policy"}
+
+        ana = login(browser, web, "ana", PASSWORDS["ana"])
+        ana.goto(f"{web}/experiments/careful/")
+        ana.locator("[data-status=pending] [data-decide=approve]").click()
+        assert "approved" in message(ana)
+        assert ana.locator("[data-status=applied]").count() == 1
+        screenshot(ana, "control_approved_by_second_person")
+    decisions = [client.post("/api/v1/experiments/careful/decide/").json() for _ in range(5)]
+    assert {(d["arm"], d["served_by"]) for d in decisions} == {(1, "pin")}
+
+
+@pytest.mark.browser
+def test_veto_window_a_vetoed_proposal_never_applies_an_unvetoed_one_does(control_stack):
+    stack, web, admin = control_stack
+    create_experiment(admin, "vetoes", rollback_mode="veto_window", guardrails={"veto_minutes": 0.1})
+    stack.shell(
+        "from mabdash.control.models import ActionRequest; from mabdash.control.services import SYSTEM, request_create; "
+        "from mabdash.experiments.models import Experiment; e = Experiment.objects.get(slug='vetoes'); "
+        "[request_create(e, 'rollback_arm', {'arm': arm}, ActionRequest.Mode.VETO_WINDOW, requested_by=SYSTEM, "
+        "reason='detector fired', evidence={'rules': ['relative']}) for arm in (1, 2)]"
+    )
+    with chromium() as browser:
+        ana = login(browser, web, "ana", PASSWORDS["ana"])
+        ana.goto(f"{web}/experiments/vetoes/")
+        first = ana.locator("[data-status=pending]").first
+        assert "applies at" in first.inner_text() and first.get_by_role("button", name="Veto").is_visible()
+        vetoed = first.get_attribute("data-request")
+        first.get_by_role("button", name="Veto").click()
+        assert f"Request #{vetoed} rejected." in message(ana)
+        screenshot(ana, "control_vetoed")
+
+    def arms():
+        return {a["position"]: a["status"] for a in admin.state("vetoes")["arms"]}
+
+    # Beat applies the unvetoed proposal once its 6 s window ends.
+    final = wait_for(lambda: (s := arms()) and "rolled_back" in s.values() and s, 60, "the unvetoed rollback")
+    rolled_back = [p for p, status in final.items() if status == "rolled_back"]
+    assert len(rolled_back) == 1 and str(rolled_back[0]) != vetoed  # only the unvetoed one
+    requests = {r["id"]: r["status"] for r in admin.get("/api/v1/experiments/vetoes/requests/").json()}
+    assert requests[int(vetoed)] == "rejected" and sorted(requests.values()) == ["applied", "rejected"]
+
+
+@pytest.mark.browser
+def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stack):
+    stack, web, admin = control_stack
+    # Floor over each arm's last 30 rewards; the change detector and the relative rule run too.
+    create_experiment(admin, "collapse", guardrails={"window": 30, "floor": {"min_samples": 30}})
+    client = Client(web, stack.api_key("server", "--experiment", "collapse"))
+    rng = np.random.default_rng(7)
+    healthy = {0: 0.5, 1: 0.7, 2: 0.5}  # arm 1 is the best model …
+    broken = {**healthy, 1: 0.0}  # … until its predictions go wrong after warm-up
+
+    def round_of_traffic(means):
+        decisions = [client.post("/api/v1/experiments/collapse/decide/").json() for _ in range(40)]
+        rewards = [{"decision_id": d["decision_id"], "value": float(rng.random() < means[d["arm"]])} for d in decisions]
+        client.post("/api/v1/rewards/", {"rewards": rewards})
+        return wait_for(lambda: (s := client.state("collapse"))["pending_rewards"] == 0 and s, 30, "rewards applied")
+
+    for _ in range(5):
+        state = round_of_traffic(healthy)
+    assert state["arms"][1]["allocation"] > 0.5  # the bandit found arm 1
+    shares = []
+    for _ in range(10):  # the configured number of updates to react within
+        state = round_of_traffic(broken)
+        shares.append(state["arms"][1]["allocation"])
+        if state["arms"][1]["status"] == "rolled_back":
+            break
+    assert state["arms"][1]["status"] == "rolled_back", shares
+    assert state["arms"][1]["allocation"] < 0.05
+    served_after = [client.post("/api/v1/experiments/collapse/decide/").json()["arm"] for _ in range(50)]
+    assert 1 not in served_after
+    with chromium() as browser:
+        page = login(browser, web, "olivia", PASSWORDS["olivia"])
+        page.goto(f"{web}/experiments/collapse/")
+        page.wait_for_function("document.body.dataset.policyVersion !== undefined")
+        timeline = page.locator("#timeline").inner_text()
+        assert "rollback.applied" in timeline and '"rule": "floor"' in timeline and '"window_mean": 0,' in timeline
+        markers = page.evaluate(
+            "document.getElementById('chart-allocation').data.filter(t => t.name === 'actions')[0].text"
+        )
+        assert any(text.startswith("rollback.applied by system") for text in markers)
+        screenshot(page, "control_automatic_rollback")
