@@ -12,7 +12,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "role", "user", "all_experiments", "created_at", "revoked_at")
     list_filter = ("role", "all_experiments")
     search_fields = ("name", "prefix")
-    fields = ("name", "role", "user", "all_experiments", "experiments", "prefix", "created_by", "created_at", "revoked_at")
+    fields = (
+        "name",
+        "role",
+        "user",
+        "all_experiments",
+        "experiments",
+        "prefix",
+        "created_by",
+        "created_at",
+        "revoked_at",
+    )
     readonly_fields = ("prefix", "created_by", "created_at", "revoked_at")
     filter_horizontal = ("experiments",)
     actions = ["revoke"]
