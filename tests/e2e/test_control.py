@@ -3,11 +3,16 @@ rollback learned by a real worker."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+
 import numpy as np
 import pytest
 
 from tests.e2e.browser import chromium, login, screenshot
 from tests.e2e.conftest import create_experiment
+from tests.receiver import Receiver
 from tests.stack import Client, wait_for
 
 pytestmark = [pytest.mark.stack]
@@ -28,6 +33,7 @@ def users(stack) -> None:
 @pytest.fixture
 def control_stack(embedded_stack):
     stack = embedded_stack
+    stack.env["MABDASH_WEBHOOK_BACKOFF_SECONDS"] = "1"
     users(stack)
     stack.start_worker()
     stack.start_beat()
@@ -122,6 +128,9 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
     # Floor over each arm's last 30 rewards; the change detector and the relative rule run too.
     create_experiment(admin, "collapse", guardrails={"window": 30, "floor": {"min_samples": 30}})
     client = Client(web, stack.api_key("server", "--experiment", "collapse"))
+    receiver = Receiver([503])  # the first delivery fails: the worker must retry it
+    hook = admin.post("/api/v1/experiments/collapse/webhooks/", {"url": receiver.url, "events": ["rollback.applied"]})
+    assert hook.status_code == 201
     rng = np.random.default_rng(7)
     healthy = {0: 0.5, 1: 0.7, 2: 0.5}  # arm 1 is the best model …
     broken = {**healthy, 1: 0.0}  # … until its predictions go wrong after warm-up
@@ -156,3 +165,18 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
         )
         assert any(text.startswith("rollback.applied by system") for text in markers)
         screenshot(page, "control_automatic_rollback")
+
+    # The worker delivers the signed rollback.applied event, retrying after the 503.
+    try:
+        wait_for(lambda: len(receiver.requests) >= 2, 60, "the webhook to be retried and delivered")
+    finally:
+        receiver.close()
+    body = receiver.requests[-1]["body"]
+    headers = receiver.requests[-1]["headers"]
+    secret = hook.json()["secret"]
+    signed = hmac.new(secret.encode(), f"{headers['X-Mabdash-Timestamp']}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["X-Mabdash-Signature"] == f"sha256={signed}"
+    event = json.loads(body)
+    assert (event["event"], event["data"]["arm"], event["data"]["by"]) == ("rollback.applied", 1, "system")
+    deliveries = admin.get(f"/api/v1/webhooks/{hook.json()['id']}/deliveries/").json()
+    assert [(d["status"], d["attempts"]) for d in deliveries] == [("delivered", 2)]
