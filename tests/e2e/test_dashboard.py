@@ -54,7 +54,7 @@ def test_operator_sees_live_charts_that_follow_new_rewards(dashboard):
         assert best["x"] == labels and best["y"] == [a["probability_best"] for a in state["arms"]]
         served = page.locator("#arms tbody tr").evaluate_all("rows => rows.map(r => Number(r.children[4].textContent))")
         assert served == [a["served"] for a in state["arms"]]
-        assert page.get_by_role("button", name="Pause").is_visible()
+        assert page.get_by_role("button", name="Pause experiment").is_visible()
         assert page.locator("#updated").inner_text().startswith("updated ")
         screenshot(page, "experiment_detail")
 
