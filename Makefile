@@ -24,18 +24,18 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py seed_demo
-	$(PY) manage.py runstack --bind 127.0.0.1:8000
+	$(PY) manage.py runstack --bind 127.0.0.1:8000 $(if $(filter 1,$(SIMULATE)),--extra "$(PY) manage.py simulate")
 
 ## test: the whole suite (service-backed tests skip without PostgreSQL/Redis unless required)
 test: test-policies test-django
 
-# policies/ must work without Django: its tests run with the Django plugin disabled.
+# policies/ and replay/ must work without Django: their tests run with the Django plugin disabled.
 test-policies: $(VENV)/.dev
-	$(PY) -m pytest -p no:django tests/policies
+	$(PY) -m pytest -p no:django tests/policies tests/replay
 
 # Tests keep their files (SQLite test database, broker folders) apart from `make run`'s.
 test-django: $(VENV)/.dev
-	MABDASH_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest tests --ignore=tests/policies; \
+	MABDASH_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest tests --ignore=tests/policies --ignore=tests/replay; \
 	status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
 lint: $(VENV)/.dev

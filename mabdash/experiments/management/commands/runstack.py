@@ -86,6 +86,8 @@ class Command(BaseCommand):
         exit_code = 0
         while not stopping:
             for name, process in processes.items():
+                if name.startswith("extra") and process.poll() is not None:
+                    continue  # helpers (the simulator) may finish or fail without taking the stack down
                 if process.poll() is not None:
                     self.stderr.write(f"{name} exited with status {process.returncode}; stopping the rest")
                     exit_code = process.returncode or 1

@@ -1,0 +1,58 @@
+"""``manage.py simulate``: live demo traffic through the public REST API (see replay/simulator.py)."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from replay.simulator import Api, SimulatorError, simulate, wait_for_server
+
+
+class Command(BaseCommand):
+    help = (
+        "Replay the census stream as live traffic against a running server: decide, predict, score, reward. "
+        "One model breaks after --drift-at requests, so the dashboard shows its rollback."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000")
+        parser.add_argument("--experiment", default="census-income")
+        parser.add_argument("--key-file", type=Path, help="file holding a client API key (default var/demo-api-key)")
+        parser.add_argument(
+            "--requests", type=int, default=0, help="stop after this many (default 0: run until Ctrl-C)"
+        )
+        parser.add_argument("--rate", type=float, default=20.0, help="requests per second (0: as fast as possible)")
+        parser.add_argument("--drift-at", type=int, default=1500, help="request at which one model breaks (-1: never)")
+        parser.add_argument("--broken-model", default="census-boosting")
+        parser.add_argument("--batch", type=int, default=20, help="rewards per POST")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **options):
+        key_file = options["key_file"] or Path(settings.VAR_DIR) / "demo-api-key"
+        if not key_file.is_file():
+            raise CommandError(f"--key-file: {key_file} not found (run `python manage.py seed_demo` first)")
+        if options["requests"] < 0 or options["rate"] < 0 or options["batch"] < 1:
+            raise CommandError("--requests and --rate must be ≥ 0, --batch ≥ 1")
+        api = Api(options["url"], key_file.read_text().strip())
+        try:
+            wait_for_server(api)
+            self.stdout.write(f"simulating traffic on {options['experiment']} at {options['url']}")
+            counters = simulate(
+                api,
+                options["experiment"],
+                requests=options["requests"],
+                rate=options["rate"],
+                drift_at=None if options["drift_at"] < 0 else options["drift_at"],
+                broken_model=options["broken_model"],
+                batch=options["batch"],
+                seed=options["seed"],
+                log=self.stdout.write,
+            )
+        except SimulatorError as error:
+            raise CommandError(str(error)) from None
+        except KeyboardInterrupt:
+            return
+        self.stdout.write(
+            f"done: {counters.decisions} decisions, {counters.rewards} rewards, served {counters.served}, "
+            f"{counters.errors} retried errors"
+        )
