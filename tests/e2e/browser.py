@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ def login(browser, base_url: str, username: str, password: str, viewport: dict |
     """A new page, logged in through the login form."""
     page = browser.new_context(viewport=viewport or {"width": 1440, "height": 900}).new_page()
     page.set_default_timeout(30_000)
+    page.csp_violations = watch_csp(page)
     page.goto(f"{base_url}/")
     assert page.url.startswith(f"{base_url}/login/")
     page.get_by_label("User name").fill(username)
@@ -45,6 +47,27 @@ def login(browser, base_url: str, username: str, password: str, viewport: dict |
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base_url}/")
     return page
+
+
+def wait_js(page, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JavaScript expression until it is truthy.
+
+    Playwright's ``wait_for_function`` compiles its predicate with ``eval`` inside the page,
+    which the dashboard's Content Security Policy forbids — as it should; ``evaluate`` goes
+    through the DevTools protocol instead.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
+        time.sleep(0.1)
+
+
+def watch_csp(page) -> list[str]:
+    """Collect Content Security Policy violations reported on the page's console."""
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    return violations
 
 
 def screenshot(page, name: str) -> Path:

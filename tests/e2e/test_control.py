@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.e2e.browser import chromium, login, screenshot
+from tests.e2e.browser import chromium, login, screenshot, wait_js
 from tests.e2e.conftest import create_experiment
 from tests.receiver import Receiver
 from tests.stack import Client, wait_for
@@ -94,7 +94,7 @@ def test_four_eyes_the_requester_cannot_approve_and_a_second_approver_can(contro
 @pytest.mark.browser
 def test_veto_window_a_vetoed_proposal_never_applies_an_unvetoed_one_does(control_stack):
     stack, web, admin = control_stack
-    create_experiment(admin, "vetoes", rollback_mode="veto_window", guardrails={"veto_minutes": 0.1})
+    create_experiment(admin, "vetoes", rollback_mode="veto_window", guardrails={"veto_minutes": 0.5})
     stack.shell(
         "from mabdash.control.models import ActionRequest; from mabdash.control.services import SYSTEM, request_create; "
         "from mabdash.experiments.models import Experiment; e = Experiment.objects.get(slug='vetoes'); "
@@ -114,8 +114,8 @@ def test_veto_window_a_vetoed_proposal_never_applies_an_unvetoed_one_does(contro
     def arms():
         return {a["position"]: a["status"] for a in admin.state("vetoes")["arms"]}
 
-    # Beat applies the unvetoed proposal once its 6 s window ends.
-    final = wait_for(lambda: (s := arms()) and "rolled_back" in s.values() and s, 60, "the unvetoed rollback")
+    # Beat applies the unvetoed proposal once its 30 s window ends.
+    final = wait_for(lambda: (s := arms()) and "rolled_back" in s.values() and s, 90, "the unvetoed rollback")
     rolled_back = [p for p, status in final.items() if status == "rolled_back"]
     assert len(rolled_back) == 1 and str(rolled_back[0]) != vetoed  # only the unvetoed one
     requests = {r["id"]: r["status"] for r in admin.get("/api/v1/experiments/vetoes/requests/").json()}
@@ -157,7 +157,7 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
     with chromium() as browser:
         page = login(browser, web, "olivia", PASSWORDS["olivia"])
         page.goto(f"{web}/experiments/collapse/")
-        page.wait_for_function("document.body.dataset.policyVersion !== undefined")
+        wait_js(page, "document.body.dataset.policyVersion !== undefined")
         timeline = page.locator("#timeline").inner_text()
         assert "rollback.applied" in timeline and '"rule": "floor"' in timeline and '"window_mean": 0,' in timeline
         markers = page.evaluate(
