@@ -174,6 +174,9 @@ MABDASH = {
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("MABDASH_WEBHOOK_BACKOFF_SECONDS", "10")),
 }
 
+# /metrics is served only with this bearer token (see mabdash/metrics.py).
+MABDASH_METRICS_TOKEN = os.environ.get("MABDASH_METRICS_TOKEN", "")
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-rewards": {
         "task": "mabdash.experiments.tasks.sweep_pending_rewards_task",

@@ -1,11 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from mabdash.accounts.views import ThrottledLoginView
 from mabdash.dashboard import views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
-    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("experiments/<str:slug>/", views.experiment_detail, name="experiment-detail"),
     path("experiments/<str:slug>/data/", views.experiment_data, name="experiment-data"),

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mabdash import metrics
 from mabdash.accounts.permissions import ManageAccess, ReadAccess, ServeAccess
 from mabdash.errors import InvalidInput
 from mabdash.experiments import selectors, services
@@ -185,7 +186,8 @@ class DecideApi(APIView):
         "answer with their default arm (`served_by: default`) and a note.",
     )
     def post(self, request: Request, slug: str) -> Response:
-        result = decide(slug, request.user)
+        with metrics.DECIDE_SECONDS.time():
+            result = decide(slug, request.user)
         return Response(
             {
                 "decision_id": result.decision_id,
@@ -228,11 +230,16 @@ class RewardRecordApi(APIView):
         "A single reward answers 201 accepted, 200 duplicate, 409 conflict or 400 rejected; a batch answers 200.",
     )
     def post(self, request: Request) -> Response:
+        with metrics.REWARD_REQUEST_SECONDS.time():
+            return self._record(request)
+
+    def _record(self, request: Request) -> Response:
         body = request.data
         if not isinstance(body, dict):
             raise InvalidInput({"body": ['must be a reward object or {"rewards": [...]}']})
         if "rewards" not in body:
             (outcome,) = rewards_record([body], request.user)
+            metrics.REWARDS.labels(outcome.status).inc()
             code = {"accepted": 201, "duplicate": 200, "conflict": 409, "rejected": 400}[outcome.status]
             data = outcome.as_dict()
             if outcome.errors:
@@ -250,6 +257,8 @@ class RewardRecordApi(APIView):
             raise InvalidInput({"rewards": ["must not be empty"]})
         outcomes = rewards_record(items, request.user)
         counts = Counter(outcome.status for outcome in outcomes)
+        for status_name, count in counts.items():
+            metrics.REWARDS.labels(status_name).inc(count)
         return Response(
             {
                 "accepted": counts["accepted"],

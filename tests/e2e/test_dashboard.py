@@ -104,5 +104,5 @@ def test_wrong_password_is_refused(dashboard):
         page.get_by_label("User name").fill("olivia")
         page.get_by_label("Password").fill("nope")
         page.get_by_role("button", name="Log in").click()
-        assert "did not match" in page.get_by_role("alert").inner_text()
+        assert "Please enter a correct username and password" in page.get_by_role("alert").inner_text()
         screenshot(page, "login_refused")

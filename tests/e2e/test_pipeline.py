@@ -6,6 +6,7 @@ production."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests.e2e.conftest import create_experiment
 from tests.stack import Client, wait_for
@@ -19,9 +20,10 @@ def stack(request):
 
 
 def test_rewards_posted_through_the_api_are_learned_exactly(stack):
+    stack.env["MABDASH_METRICS_TOKEN"] = "scrape-secret"
     stack.start_worker()
     stack.start_beat()
-    web = stack.start_web()
+    web = stack.start_web(workers=2)
     admin = Client(web, stack.api_key("admin", "--role", "admin", "--all-experiments"))
     create_experiment(admin, "e2e")
     client = Client(web, stack.api_key("server", "--experiment", "e2e"))
@@ -57,5 +59,9 @@ def test_rewards_posted_through_the_api_are_learned_exactly(stack):
         "decisions to be written",
     )
     assert [a["served"] for a in served["arms"]] == [sum(d["arm"] == k for d in decisions) for k in range(3)]
+    # Metrics add up the decisions of both gunicorn workers.
+    metrics = requests.get(f"{web}/metrics", headers={"Authorization": "Bearer scrape-secret"}, timeout=10).text
+    assert "mabdash_decide_seconds_count 60.0" in metrics
+    assert 'mabdash_pending_rewards{experiment="e2e"} 0.0' in metrics
     rebuild = stack.manage("rebuild_policy_state", "e2e")
     assert f"e2e: identical (version {state['policy_version']}, {len(rewards)} rewards)" in rebuild.stdout
