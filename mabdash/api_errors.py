@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -48,6 +48,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return response
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(too_large_message())
+    if isinstance(exc, DataError):
+        # A value the database cannot store (out of range, …): the client's input, not our fault.
+        return Response(
+            {"detail": "A value in the request is out of range.", "errors": {"body": [str(exc)[:200]]}},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
         return unavailable_response()
     response = drf_exception_handler(exc, context)
@@ -61,3 +67,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         response.data = {"detail": str(detail), "errors": {}}
     return response
+
+
+def not_found(request, exception=None):
+    """JSON 404 for API paths that match no route (pages keep Django's HTML 404)."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No API endpoint at {request.path}.", "errors": {}}, status=404)
+    return page_not_found(request, exception)

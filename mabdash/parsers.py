@@ -6,6 +6,7 @@ from io import BytesIO
 
 from django.conf import settings
 from rest_framework import exceptions, status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
@@ -39,4 +40,33 @@ class LimitedJSONParser(JSONParser):
         if len(body) > limit:
             raise PayloadTooLarge(too_large_message())
 
-        return super().parse(BytesIO(body), media_type, parser_context)
+        data = super().parse(BytesIO(body), media_type, parser_context)
+        _check_strings(data)
+        return data
+
+
+def _storable(text: str) -> bool:
+    """No NUL (PostgreSQL text cannot hold it) and no unpaired surrogate (not valid UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_strings(value) -> None:
+    """Refuse, as malformed, JSON whose strings no database column could store."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _storable(item):
+                raise ParseError("strings must not contain NUL characters or unpaired surrogates")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append(key)
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)

@@ -15,3 +15,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("mabdash.dashboard.urls")),
 ]
+
+handler404 = "mabdash.api_errors.not_found"

@@ -6,20 +6,24 @@ from rest_framework import serializers
 
 from mabdash.control.models import Webhook
 from mabdash.control.services import ACTIONS
+from mabdash.strict_fields import StrictCharField, StrictFloatField, StrictIntegerField
 
 
 class ActionInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=ACTIONS)
-    arm = serializers.IntegerField(required=False, min_value=0, help_text="Arm position (pin, pause_arm, …).")
+    arm = StrictIntegerField(required=False, min_value=0, max_value=99, help_text="Arm position (pin, pause_arm, …).")
     weights = serializers.ListField(
-        child=serializers.FloatField(min_value=0),
+        child=StrictFloatField(min_value=0),
         required=False,
         help_text="One weight per arm position (action weights).",
     )
-    expires_in_minutes = serializers.FloatField(required=False, min_value=0, help_text="Pin or weights expiry.")
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    expected_version = serializers.IntegerField(
-        required=False, help_text="The experiment's serving_version you acted on; 409 if it changed since."
+    expires_in_minutes = StrictFloatField(required=False, min_value=0, help_text="Pin or weights expiry.")
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
+    expected_version = StrictIntegerField(
+        min_value=0,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="The experiment's serving_version you acted on; 409 if it changed since.",
     )
 
 
@@ -49,13 +53,13 @@ class ActionOutput(serializers.Serializer):
 
 
 class DecisionInput(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class WebhookInput(serializers.Serializer):
     url = serializers.URLField(max_length=500)
     events = serializers.ListField(child=serializers.ChoiceField(choices=Webhook.EVENTS), required=False, default=list)
-    secret = serializers.CharField(
+    secret = StrictCharField(
         required=False, min_length=16, max_length=128, help_text="HMAC key; generated (and returned once) when absent."
     )
 

@@ -1,13 +1,16 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from mabdash.control import apis
+from mabdash.converters import DatabaseIdConverter
+
+register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("experiments/<str:slug>/actions/", apis.ExperimentActionApi.as_view(), name="api-experiment-actions"),
     path("experiments/<str:slug>/requests/", apis.ExperimentRequestListApi.as_view(), name="api-experiment-requests"),
     path("experiments/<str:slug>/webhooks/", apis.WebhookListApi.as_view(), name="api-experiment-webhooks"),
-    path("requests/<int:request_id>/approve/", apis.RequestApproveApi.as_view(), name="api-request-approve"),
-    path("requests/<int:request_id>/reject/", apis.RequestRejectApi.as_view(), name="api-request-reject"),
-    path("webhooks/<int:webhook_id>/", apis.WebhookDetailApi.as_view(), name="api-webhook"),
-    path("webhooks/<int:webhook_id>/deliveries/", apis.WebhookDeliveryListApi.as_view(), name="api-webhook-deliveries"),
+    path("requests/<id:request_id>/approve/", apis.RequestApproveApi.as_view(), name="api-request-approve"),
+    path("requests/<id:request_id>/reject/", apis.RequestRejectApi.as_view(), name="api-request-reject"),
+    path("webhooks/<id:webhook_id>/", apis.WebhookDetailApi.as_view(), name="api-webhook"),
+    path("webhooks/<id:webhook_id>/deliveries/", apis.WebhookDeliveryListApi.as_view(), name="api-webhook-deliveries"),
 ]

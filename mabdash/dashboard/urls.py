@@ -1,8 +1,11 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from mabdash.accounts.views import ThrottledLoginView
+from mabdash.converters import DatabaseIdConverter
 from mabdash.dashboard import views
+
+register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -11,8 +14,8 @@ urlpatterns = [
     path("experiments/<str:slug>/", views.experiment_detail, name="experiment-detail"),
     path("experiments/<str:slug>/data/", views.experiment_data, name="experiment-data"),
     path("experiments/<str:slug>/actions/", views.experiment_action, name="experiment-action"),
-    path("requests/<int:request_id>/<str:decision>/", views.request_decision, name="request-decision"),
+    path("requests/<id:request_id>/<str:decision>/", views.request_decision, name="request-decision"),
     path("models/", views.model_list, name="model-list"),
-    path("models/<int:model_id>/", views.model_detail, name="model-detail"),
+    path("models/<id:model_id>/", views.model_detail, name="model-detail"),
     path("audit/", views.audit_log, name="audit-log"),
 ]

@@ -7,14 +7,15 @@ from rest_framework import serializers
 
 from mabdash.experiments.models import Experiment
 from mabdash.experiments.serving import active_override
+from mabdash.strict_fields import MAX_ID, IdField, StrictCharField, StrictFloatField, StrictIntegerField
 
 
 # --------------------------------------------------------------------------- model registry
 class ModelVersionInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    version = serializers.CharField(max_length=50)
-    artifact_uri = serializers.CharField(max_length=500)
-    validation_score = serializers.FloatField(required=False, allow_null=True)
+    name = StrictCharField(max_length=100)
+    version = StrictCharField(max_length=50)
+    artifact_uri = StrictCharField(max_length=500)
+    validation_score = StrictFloatField(required=False, allow_null=True)
     metadata = serializers.DictField(required=False, default=dict)
 
 
@@ -51,27 +52,27 @@ class ModelRefWithIdOutput(ModelRefOutput):
 
 # --------------------------------------------------------------------------- experiments
 class PolicyInput(serializers.Serializer):
-    kind = serializers.CharField(
+    kind = StrictCharField(
         help_text="naive, validation, ab_test, epsilon_greedy, ucb1, thompson, discounted_thompson or sw_ucb"
     )
     params = serializers.DictField(required=False, default=dict)
-    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+    seed = StrictIntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
 
 
 class ExperimentInput(serializers.Serializer):
-    slug = serializers.CharField(max_length=63)
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    slug = StrictCharField(max_length=63)
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000)
     policy = PolicyInput()
     reward_kind = serializers.ChoiceField(choices=Experiment.RewardKind.values, default="binary")
     arms = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=IdField(),
         min_length=1,
         max_length=100,
         help_text="Model version ids, in arm order (positions 0, 1, …).",
     )
-    default_arm = serializers.IntegerField(required=False, default=0, min_value=0)
-    reward_window_seconds = serializers.IntegerField(required=False, default=86_400, min_value=1, max_value=31_536_000)
+    default_arm = StrictIntegerField(required=False, default=0, min_value=0, max_value=99)
+    reward_window_seconds = StrictIntegerField(required=False, default=86_400, min_value=1, max_value=31_536_000)
     guardrails = serializers.DictField(required=False, default=dict)
     approval_mode = serializers.ChoiceField(choices=Experiment.ApprovalMode.values, default="direct")
     rollback_mode = serializers.ChoiceField(choices=Experiment.RollbackMode.values, default="auto")
@@ -137,11 +138,11 @@ class ExperimentPage(Page):
 
 class StatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Experiment.Status.values)
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class ArmInput(serializers.Serializer):
-    model_version = serializers.IntegerField(min_value=1)
+    model_version = IdField()
 
 
 # --------------------------------------------------------------------------- decide & state
@@ -188,16 +189,22 @@ class StateOutput(serializers.Serializer):
 class RewardInput(serializers.Serializer):
     """One reward (documentation; items are validated by ``rewards.rewards_record``)."""
 
-    event_id = serializers.CharField(required=False, max_length=128, help_text="Idempotency key (generated if absent).")
-    decision_id = serializers.CharField(required=False, help_text="From decide. Or give experiment and arm.")
-    experiment = serializers.CharField(required=False, help_text="Experiment slug, for rewards without a decision.")
-    arm = serializers.IntegerField(required=False, min_value=0)
-    value = serializers.FloatField()
+    event_id = StrictCharField(required=False, max_length=128, help_text="Idempotency key (generated if absent).")
+    decision_id = StrictCharField(required=False, help_text="From decide. Or give experiment and arm.")
+    experiment = StrictCharField(required=False, help_text="Experiment slug, for rewards without a decision.")
+    arm = StrictIntegerField(required=False, min_value=0, max_value=MAX_ID)
+    value = StrictFloatField()
     observed_at = serializers.DateTimeField(required=False)
 
 
 class RewardBatchInput(serializers.Serializer):
-    rewards = RewardInput(many=True, help_text="Up to 10,000 rewards.")
+    rewards = serializers.ListField(
+        child=serializers.JSONField(),
+        max_length=10_000,
+        help_text="Up to 10,000 rewards, each an object shaped like a single reward. Each item is checked on its "
+        "own: an invalid item (even one that is not an object) gets status rejected, with the field and the "
+        "reason, without failing the others.",
+    )
 
 
 class RewardOutcomeOutput(serializers.Serializer):

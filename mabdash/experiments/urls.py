@@ -1,10 +1,13 @@
-from django.urls import path
+from django.urls import path, register_converter
 
+from mabdash.converters import DatabaseIdConverter
 from mabdash.experiments import apis
+
+register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("models/", apis.ModelVersionListApi.as_view(), name="api-models"),
-    path("models/<int:model_id>/", apis.ModelVersionDetailApi.as_view(), name="api-model-detail"),
+    path("models/<id:model_id>/", apis.ModelVersionDetailApi.as_view(), name="api-model-detail"),
     path("experiments/", apis.ExperimentListApi.as_view(), name="api-experiments"),
     path("experiments/<str:slug>/", apis.ExperimentDetailApi.as_view(), name="api-experiment-detail"),
     path("experiments/<str:slug>/status/", apis.ExperimentStatusApi.as_view(), name="api-experiment-status"),
