@@ -2,7 +2,8 @@
 
 Service-backed tests carry a marker: ``postgres`` (a PostgreSQL server, from
 DATABASE_URL) or ``redis`` (a Redis server from REDIS_URL and the redis-server binary, to
-start private instances) or ``browser`` (Debian's Chromium and Playwright). Without the service they are skipped with a one-line reason;
+start private instances), ``pgserver`` (PostgreSQL's initdb and pg_ctl, to start a
+private cluster a test can stop) or ``browser`` (Debian's Chromium and Playwright). Without the service they are skipped with a one-line reason;
 with ``MABDASH_REQUIRE_SERVICES=1`` (CI) a missing service fails them instead.
 """
 
@@ -18,7 +19,7 @@ REQUIRE_SERVICES = os.environ.get("MABDASH_REQUIRE_SERVICES") == "1"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("postgres", "redis", "browser"):
+    for marker in ("postgres", "redis", "browser", "pgserver"):
         if item.get_closest_marker(marker):
             reason = missing_service(marker)
             if reason:

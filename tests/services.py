@@ -54,6 +54,11 @@ def missing_service(marker: str) -> str | None:
             return f"needs Redis: {url} does not answer"
         if not shutil.which("redis-server"):
             return "needs the redis-server binary to start a private instance"
+    if marker == "pgserver":
+        from tests.stack import postgres_binaries
+
+        if postgres_binaries() is None:
+            return "needs PostgreSQL's server binaries (initdb, pg_ctl) to start a private instance"
     if marker == "browser":
         if not os.path.exists(CHROMIUM):
             return f"needs Chromium at {CHROMIUM} (apt-get install chromium, or set MABDASH_CHROMIUM)"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -299,3 +301,65 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of PostgreSQL's server binaries (initdb, pg_ctl), if installed."""
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster on a free port, that a test may stop and restart.
+
+    PostgreSQL refuses to run as root, so when the tests run as root the cluster is owned by
+    and run as the ``postgres`` user.
+    """
+
+    def __init__(self) -> None:
+        self.bin = postgres_binaries()
+        self.port = free_port()
+        # Its own folder under /tmp: the postgres user cannot enter pytest's root-only tmp_path.
+        self.root = Path(tempfile.mkdtemp(prefix="mabdash-pg-"))
+        self.root.chmod(0o755)
+        self.data = self.root / "data"
+        self.socket_dir = self.root / "socket"
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        for folder in (self.data, self.socket_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            if self.as_user:
+                shutil.chown(folder, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.data / "server.log"),
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.contrib.auth.models import User
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -60,7 +61,14 @@ def principal_for_key(raw_key: str) -> KeyPrincipal | None:
     parts = raw_key.split("_", 2)  # the secret itself may contain "_"
     if not raw_key.startswith(KEY_PREFIX) or len(parts) != 3:
         return None
-    api_key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    try:
+        api_key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    except DatabaseError:
+        # Database down: a key verified before keeps working, so decide can keep serving
+        # from its cached allocation; an unknown key cannot be checked (the caller answers 503).
+        if cached:
+            return cached[1]
+        raise
     if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
         return None
     principal = KeyPrincipal(
