@@ -176,6 +176,8 @@ MABDASH = {
 
 # /metrics is served only with this bearer token (see mabdash/metrics.py).
 MABDASH_METRICS_TOKEN = os.environ.get("MABDASH_METRICS_TOKEN", "")
+# Only `make bench` sets this: it mounts a trivial baseline view at /bench/noop/.
+MABDASH_BENCH_ENDPOINTS = env_bool("MABDASH_BENCH_ENDPOINTS", False)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-rewards": {

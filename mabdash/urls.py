@@ -1,9 +1,14 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from mabdash.converters import DatabaseIdConverter
 from mabdash.health import healthz
 from mabdash.metrics import metrics_view
+
+# Before the includes below: their routes use <id:…>.
+register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("api/v1/", include("mabdash.experiments.urls")),
@@ -15,5 +20,10 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("mabdash.dashboard.urls")),
 ]
+
+if settings.MABDASH_BENCH_ENDPOINTS:
+    from mabdash.bench_views import noop
+
+    urlpatterns.append(path("bench/noop/", noop, name="bench-noop"))
 
 handler404 = "mabdash.api_errors.not_found"

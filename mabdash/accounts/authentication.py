@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.contrib.auth.models import User
+from django.db import DatabaseError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 

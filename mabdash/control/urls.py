@@ -1,9 +1,6 @@
-from django.urls import path, register_converter
+from django.urls import path
 
 from mabdash.control import apis
-from mabdash.converters import DatabaseIdConverter
-
-register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("experiments/<str:slug>/actions/", apis.ExperimentActionApi.as_view(), name="api-experiment-actions"),

@@ -1,11 +1,8 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path, register_converter
+from django.urls import path
 
 from mabdash.accounts.views import ThrottledLoginView
-from mabdash.converters import DatabaseIdConverter
 from mabdash.dashboard import views
-
-register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("", views.overview, name="overview"),

@@ -24,8 +24,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from mabdash.accounts.authentication import KeyPrincipal
+from mabdash.errors import NotFound
 from mabdash.experiments import decision_ids
-from mabdash.experiments.models import Arm, Experiment, Reward
+from mabdash.experiments.models import Experiment, Reward
+from mabdash.experiments.serving import ServingEntry, serving_cache
 from mabdash.experiments.tasks import request_learning
 
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -60,7 +62,7 @@ class _Item:
     slug: str | None = None
     position: int | None = None
     observed_at: datetime | None = None
-    experiment: Experiment | None = None
+    experiment: ServingEntry | None = None
     arm_id: int | None = None
     learn: bool = True
     decided_at: datetime | None = None
@@ -137,63 +139,62 @@ def _value_error(kind: str, value: float) -> str | None:
 
 
 def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, RewardOutcome]:
-    """Resolve experiments and arms, check scope, range and lateness; return rejections."""
-    ids = {item.token.experiment_id for item in items if item.token}
-    slugs = {item.slug for item in items if item.slug}
-    experiments = {e.pk: e for e in Experiment.objects.filter(pk__in=ids) | Experiment.objects.filter(slug__in=slugs)}
-    by_slug = {e.slug: e for e in experiments.values()}
-    arm_ids = {
-        (experiment_id, position): arm_id
-        for experiment_id, position, arm_id in Arm.objects.filter(experiment_id__in=experiments).values_list(
-            "experiment_id", "position", "id"
-        )
-    }
+    """Resolve experiments and arms, check scope, range and lateness; return rejections.
+
+    Experiments and arms come from the web process's serving cache (no query on the hot
+    path); an arm the cache does not know yet (added a moment ago) reloads the entry.
+    """
+    by_id: dict[int, ServingEntry | None] = {}
+    by_slug: dict[str, ServingEntry | None] = {}
+
+    def lookup(table: dict, key: Any, load) -> ServingEntry | None:
+        if key not in table:
+            try:
+                table[key] = load(key)
+            except NotFound:
+                table[key] = None
+        return table[key]
+
     rejected: dict[int, RewardOutcome] = {}
+
+    def reject(item: _Item, field: str, message: str) -> None:
+        rejected[item.index] = _reject(item.index, item.event_id, field, message)
+
     for item in items:
         if item.token:
-            experiment = experiments.get(item.token.experiment_id)
+            experiment = lookup(by_id, item.token.experiment_id, serving_cache.get_by_id)
             if experiment is None:
-                rejected[item.index] = _reject(
-                    item.index, item.event_id, "decision_id", "its experiment no longer exists"
-                )
+                reject(item, "decision_id", "its experiment no longer exists")
                 continue
             if item.slug is not None and item.slug != experiment.slug:
-                rejected[item.index] = _reject(
-                    item.index,
-                    item.event_id,
-                    "experiment",
-                    f"does not match the decision's experiment {experiment.slug!r}",
-                )
+                reject(item, "experiment", f"does not match the decision's experiment {experiment.slug!r}")
                 continue
             if item.position is not None and item.position != item.token.position:
-                rejected[item.index] = _reject(
-                    item.index, item.event_id, "arm", f"does not match the decision's arm {item.token.position}"
-                )
+                reject(item, "arm", f"does not match the decision's arm {item.token.position}")
                 continue
             position = item.token.position
             item.decided_at = item.token.issued_at
             item.learn = now - item.decided_at <= timedelta(seconds=experiment.reward_window_seconds)
         else:
-            experiment = by_slug.get(item.slug)
+            experiment = lookup(by_slug, item.slug, serving_cache.get)
             if experiment is None:
-                rejected[item.index] = _reject(item.index, item.event_id, "experiment", f"no experiment {item.slug!r}")
+                reject(item, "experiment", f"no experiment {item.slug!r}")
                 continue
             position = item.position
         if isinstance(principal, KeyPrincipal) and not principal.allows_experiment(experiment.pk):
-            rejected[item.index] = _reject(
-                item.index,
-                item.event_id,
-                "experiment",
-                f"this API key is not allowed on experiment {experiment.slug!r}",
-            )
+            reject(item, "experiment", f"this API key is not allowed on experiment {experiment.slug!r}")
             continue
-        arm_id = arm_ids.get((experiment.pk, position))
+        arm_id = experiment.arm_id(position)
+        if arm_id is None and position < 10_000:
+            experiment = serving_cache.reload(experiment.slug)
+            by_id[experiment.pk] = by_slug[experiment.slug] = experiment
+            arm_id = experiment.arm_id(position)
         if arm_id is None:
-            rejected[item.index] = _reject(item.index, item.event_id, "arm", f"experiment has no arm {position}")
+            reject(item, "arm", f"experiment has no arm {position}")
             continue
         problem = _value_error(experiment.reward_kind, item.value)
         if problem:
-            rejected[item.index] = _reject(item.index, item.event_id, "value", problem)
+            reject(item, "value", problem)
             continue
         item.experiment, item.arm_id = experiment, arm_id
     return rejected

@@ -49,6 +49,8 @@ class ServingEntry:
     arms: tuple[ServingArm, ...]
     allocation: tuple[float, ...]
     served_by: str
+    reward_kind: str = "binary"
+    reward_window_seconds: int = 86_400
     # Wall-clock time (Unix seconds) at which an override expires: the entry is reloaded then.
     valid_until: float | None = None
     checked_at: float = 0.0
@@ -65,6 +67,14 @@ class ServingEntry:
         for i in range(positive[-1] if positive else 0, len(cdf)):
             cdf[i] = float("inf")
         self.cdf = cdf
+
+    @property
+    def pk(self) -> int:
+        return self.experiment_id
+
+    def arm_id(self, position: int) -> int | None:
+        """The Arm row of a position (None if the experiment has no such arm, as far as known)."""
+        return self.arms[position].arm_id if 0 <= position < len(self.arms) else None
 
     def sample(self, uniform: float) -> int:
         """The arm position for a uniform draw in [0, 1)."""
@@ -140,6 +150,8 @@ def load_entry(slug: str) -> ServingEntry:
         ),
         allocation=allocation,
         served_by=served_by,
+        reward_kind=experiment.reward_kind,
+        reward_window_seconds=experiment.reward_window_seconds,
         valid_until=override.expires_at.timestamp() if override and override.expires_at else None,
     )
 
@@ -149,6 +161,7 @@ class ServingCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, ServingEntry] = {}
+        self._slugs: dict[int, str] = {}
         self._lock = threading.Lock()
 
     def get(self, slug: str) -> ServingEntry:
@@ -175,10 +188,27 @@ class ServingCache:
             self._entries[slug] = entry
         return entry
 
+    def get_by_id(self, experiment_id: int) -> ServingEntry:
+        """Like :meth:`get`, by experiment id (rewards carry ids in their decision ids)."""
+        slug = self._slugs.get(experiment_id)
+        if slug is None:
+            slug = Experiment.objects.filter(pk=experiment_id).values_list("slug", flat=True).first()
+            if slug is None:
+                raise NotFound({"experiment": [f"no experiment with id {experiment_id}"]})
+            self._slugs[experiment_id] = slug
+        return self.get(slug)
+
+    def reload(self, slug: str) -> ServingEntry:
+        """Read the entry again now (something newer than the cache was referenced)."""
+        with self._lock:
+            self._entries.pop(slug, None)
+        return self.get(slug)
+
     def clear(self) -> None:
         """Forget every entry (tests)."""
         with self._lock:
             self._entries.clear()
+            self._slugs.clear()
 
 
 serving_cache = ServingCache()

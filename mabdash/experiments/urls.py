@@ -1,9 +1,6 @@
-from django.urls import path, register_converter
+from django.urls import path
 
-from mabdash.converters import DatabaseIdConverter
 from mabdash.experiments import apis
-
-register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("models/", apis.ModelVersionListApi.as_view(), name="api-models"),

@@ -24,6 +24,8 @@ from mabdash.experiments.serving import serving_cache
 def _no_flusher_thread() -> None:
     # In the test process decisions are flushed explicitly; real processes run the thread.
     settings.MABDASH["DECISION_FLUSH_SECONDS"] = 0
+    # Check the serving version on every request: in-process tests expect what they just wrote.
+    settings.MABDASH["SERVING_REFRESH_SECONDS"] = 0
     # Password hashing is deliberately slow; tests only need it to work.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -157,3 +157,15 @@ def test_a_key_cannot_reward_another_experiment(make_experiment, experiment, pri
     make_experiment("other")
     (outcome,) = rewards_record([{"experiment": "other", "arm": 0, "value": 1}], principal)
     assert statuses([outcome]) == [("rejected", {"experiment": ["this API key is not allowed on experiment 'other'"]})]
+
+
+def test_a_reward_for_an_arm_added_a_moment_ago_is_accepted_despite_a_stale_cache(experiment, principal, settings):
+    from mabdash.experiments import services
+
+    settings.MABDASH = {**settings.MABDASH, "SERVING_REFRESH_SECONDS": 3600}  # the cache never refreshes by itself
+    assert rewards_record([{"experiment": "churn", "arm": 0, "value": 1}], principal)[0].status == "accepted"
+    newcomer = services.model_version_register(name="churn", version="4", artifact_uri="s3://c/4", actor="t")
+    services.experiment_add_arm(experiment, newcomer.pk, actor="t")
+    (outcome,) = rewards_record([{"experiment": "churn", "arm": 3, "value": 1}], principal)
+    assert outcome.status == "accepted"
+    assert Reward.objects.filter(arm__position=3).count() == 1

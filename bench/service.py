@@ -1,0 +1,239 @@
+"""Service benchmarks: decide latency and throughput, reward ingestion, reward-to-decide lag.
+
+    python -m bench.service [--quick] [--json PATH]
+
+Needs DATABASE_URL pointing at a PostgreSQL server (a scratch database is created and
+dropped) and the redis-server binary (a private instance is started). It runs the real
+deployment — gunicorn with 3 sync workers, a Celery worker and beat — and measures, each
+next to a baseline taken in the same run:
+
+- decide with an open-loop generator (bench/loadgen.py) at 300 requests/s, and the highest
+  rate whose p99 stays ≤ 50 ms; baseline: a trivial view behind the same middleware;
+- single reward POSTs/s and batched rewards/s (each acknowledged only once committed);
+  baseline: a raw PostgreSQL COPY of the same rows;
+- the lag from a reward's acknowledgement to a decide answered with the policy version that
+  learned it, at half the measured batched ingest rate.
+
+The load generator runs on the same 2-core machine as the server, so it competes for CPU:
+the ratios to the baselines are the meaningful figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.loadgen import build_request, run_load
+from tests.services import postgres_url
+from tests.stack import PostgresDatabase, RedisServer, Stack
+
+RATES = (300, 600, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
+
+
+def _client(url: str) -> http.client.HTTPConnection:
+    parts = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+
+def _post(connection: http.client.HTTPConnection, path: str, key: str, body: Any) -> tuple[int, Any]:
+    connection.request(
+        "POST",
+        path,
+        body=json.dumps(body),
+        headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json"},
+    )
+    response = connection.getresponse()
+    return response.status, json.loads(response.read() or b"null")
+
+
+def max_sustained(host: str, port: int, raw: bytes, seconds: float) -> tuple[float, list[dict]]:
+    """The highest rate in ``RATES`` whose p99 ≤ 50 ms with no errors."""
+    best, steps = 0.0, []
+    for rate in RATES:
+        result = run_load(host, port, raw, rate, seconds).summary()
+        steps.append(result)
+        if result["errors"] or result["p99_ms"] > 50:
+            break
+        best = rate
+        time.sleep(1)
+    return best, steps
+
+
+def closed_loop(url: str, key: str, body: Any, clients: int, seconds: float) -> tuple[int, float]:
+    """Items acknowledged per second by ``clients`` threads posting ``body`` back to back."""
+    items = len(body["rewards"]) if isinstance(body, dict) and "rewards" in body else 1
+    done = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        connection = _client(url)
+        while time.monotonic() < deadline:
+            status, answer = _post(connection, "/api/v1/rewards/", key, body)
+            if status in (200, 201):
+                done[index] += answer["accepted"] if items > 1 else 1
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done), sum(done) / (time.monotonic() - start)
+
+
+def copy_baseline(database_url: str, rows: int) -> float:
+    """Rows/s of a raw COPY of reward-shaped rows into a table with a primary key, committed."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=False) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE copy_bench (event_id text primary key, experiment_id bigint, arm_id bigint, "
+            "decision_id text, value float8, received_at timestamptz, learn bool)"
+        )
+        start = time.perf_counter()
+        with conn.cursor().copy("COPY copy_bench FROM STDIN") as copy:
+            for i in range(rows):
+                copy.write_row((f"copy-{i}", 1, 1, None, 1.0, "2026-11-28T00:00:00Z", True))
+        conn.commit()
+        return rows / (time.perf_counter() - start)
+
+
+def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: float) -> dict[str, float]:
+    """Reward acknowledgement → first decide that serves a policy which learned it."""
+    import psycopg
+
+    batch = 100
+    interval = batch / rate
+    lags: list[float] = []
+    post, probe = _client(url), _client(url)
+    db = psycopg.connect(database_url, autocommit=True)
+    end = time.monotonic() + seconds
+    sequence = 0
+    next_send = time.monotonic()
+    while time.monotonic() < end:
+        now = time.monotonic()
+        if now < next_send:
+            time.sleep(next_send - now)
+        next_send += interval
+        sequence += 1
+        tag = f"lag-{sequence}"
+        body = {
+            "rewards": [
+                {"experiment": slug, "arm": i % 3, "value": i % 2, "event_id": f"{tag}-{i}"} for i in range(batch)
+            ]
+        }
+        status, _ = _post(post, "/api/v1/rewards/", key, body)
+        acked = time.monotonic()
+        if status != 200 or sequence % 5:
+            continue  # measure every fifth batch, keep the load steady
+        version = None
+        while version is None and time.monotonic() - acked < 10:
+            version = db.execute(
+                "SELECT applied_version FROM experiments_reward WHERE event_id = %s", [f"{tag}-{batch - 1}"]
+            ).fetchone()[0]
+            if version is None:
+                time.sleep(0.005)
+        while version is not None and time.monotonic() - acked < 10:
+            _, decision = _post(probe, f"/api/v1/experiments/{slug}/decide/", key, None)
+            if decision["policy_version"] >= version:
+                lags.append(time.monotonic() - acked)
+                break
+            time.sleep(0.005)
+    db.close()
+    values = np.array(lags)
+    return {
+        "samples": len(values),
+        "p50_s": float(np.percentile(values, 50)),
+        "p99_s": float(np.percentile(values, 99)),
+        "max_s": float(values.max()),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    server_url = postgres_url()
+    if server_url is None:
+        raise SystemExit("bench.service: set DATABASE_URL=postgres://… (a scratch database is created there)")
+    seconds = 4.0 if args.quick else 10.0
+    workdir = Path(tempfile.mkdtemp(prefix="mabdash-bench-"))
+    redis = RedisServer(workdir)
+    redis.start()
+    database = PostgresDatabase(server_url)
+    stack = Stack(
+        workdir,
+        database_url=database.url,
+        broker_url=redis.url,
+        redis_url=redis.url,
+        env={"MABDASH_BENCH_ENDPOINTS": "1", "MABDASH_LOG_LEVEL": "WARNING"},
+    )
+    results: dict[str, Any] = {}
+    try:
+        stack.setup()
+        stack.start_worker()
+        stack.start_beat()
+        url = stack.start_web(workers=3)
+        admin = stack.api_key("bench-admin", "--role", "admin", "--all-experiments")
+        from tests.e2e.conftest import create_experiment
+        from tests.stack import Client
+
+        create_experiment(Client(url, admin), "bench")
+        key = stack.api_key("bench-client", "--experiment", "bench")
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+        headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+        decide = build_request(host, port, "POST", "/api/v1/experiments/bench/decide/", headers)
+        noop = build_request(host, port, "GET", "/bench/noop/", {})
+        run_load(host, port, decide, 200, 2)  # warm every worker's caches
+        run_load(host, port, noop, 200, 2)
+        print("decide and baseline at 300 requests/s …", flush=True)
+        results["decide_300"] = run_load(host, port, decide, 300, seconds).summary()
+        results["noop_300"] = run_load(host, port, noop, 300, seconds).summary()
+        print("highest rates with p99 ≤ 50 ms …", flush=True)
+        results["decide_max_rate"], results["decide_steps"] = max_sustained(host, port, decide, seconds / 2)
+        results["noop_max_rate"], results["noop_steps"] = max_sustained(host, port, noop, seconds / 2)
+        print("reward ingestion …", flush=True)
+        single = {"experiment": "bench", "arm": 1, "value": 1}
+        results["single_rewards"] = dict(
+            zip(("count", "per_s"), closed_loop(url, key, single, 6, seconds), strict=True)
+        )
+        batch = {"rewards": [{"experiment": "bench", "arm": i % 3, "value": i % 2} for i in range(1000)]}
+        results["batched_rewards"] = dict(
+            zip(("count", "per_s"), closed_loop(url, key, batch, 3, seconds), strict=True)
+        )
+        results["copy_baseline_rows_per_s"] = copy_baseline(database.url, 200_000)
+        half = results["batched_rewards"]["per_s"] / 2
+        print(f"reward-to-decide lag at {half:,.0f} rewards/s …", flush=True)
+        results["lag"] = {"rate": half, **lag(url, key, database.url, "bench", half, seconds * 2)}
+        results["versions"] = {"python": sys.version.split()[0], "postgres": postgres_version(database.url)}
+    finally:
+        stack.stop()
+        database.drop()
+        redis.stop()
+    print(json.dumps({k: v for k, v in results.items() if not k.endswith("_steps")}, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def postgres_version(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+if __name__ == "__main__":
+    main()
