@@ -23,6 +23,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +40,7 @@ from bench.loadgen import build_request, run_load
 from tests.services import postgres_url
 from tests.stack import PostgresDatabase, RedisServer, Stack
 
-RATES = (300, 600, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
+RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000)
 
 
 def _client(url: str) -> http.client.HTTPConnection:
@@ -67,6 +70,26 @@ def max_sustained(host: str, port: int, raw: bytes, seconds: float) -> tuple[flo
         best = rate
         time.sleep(1)
     return best, steps
+
+
+def wrk_ceiling(url: str, path: str, method: str, headers: dict[str, str], seconds: float) -> float | None:
+    """Requests/s that wrk (closed loop, 2 threads, 8 connections) gets out of the server."""
+    if shutil.which("wrk") is None:
+        return None
+    script = Path(tempfile.mkdtemp()) / "request.lua"
+    lines = [f'wrk.method = "{method}"'] + [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        ["wrk", "-t2", "-c8", f"-d{int(seconds)}s", "-s", str(script), url + path],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", result.stdout)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    if match is None or non_2xx:
+        raise RuntimeError(f"wrk failed or got errors:\n{result.stdout}{result.stderr}")
+    return float(match.group(1))
 
 
 def closed_loop(url: str, key: str, body: Any, clients: int, seconds: float) -> tuple[int, float]:
@@ -204,6 +227,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("highest rates with p99 ≤ 50 ms …", flush=True)
         results["decide_max_rate"], results["decide_steps"] = max_sustained(host, port, decide, seconds / 2)
         results["noop_max_rate"], results["noop_steps"] = max_sustained(host, port, noop, seconds / 2)
+        print("throughput ceilings with wrk …", flush=True)
+        results["decide_wrk_rps"] = wrk_ceiling(
+            url, "/api/v1/experiments/bench/decide/", "POST", {"Authorization": f"Api-Key {key}"}, seconds
+        )
+        results["noop_wrk_rps"] = wrk_ceiling(url, "/bench/noop/", "GET", {}, seconds)
         print("reward ingestion …", flush=True)
         single = {"experiment": "bench", "arm": 1, "value": 1}
         results["single_rewards"] = dict(
