@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-django lint format bench-policies bench-dashboard clean
+.PHONY: run test test-policies test-django lint format bench bench-policies bench-dashboard chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -45,6 +45,21 @@ lint: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## bench: every benchmark against PostgreSQL and Redis; figures into docs/BENCHMARKS.md
+bench: BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "wrk not found: the throughput ceilings are skipped"
+	mkdir -p bench/results
+	$(PY) -m bench.policies --json bench/results/policies.json
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.dashboard --json bench/results/dashboard.json
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.service --json bench/results/service.json
+	$(PY) -m bench.summary
+
+## chaos: the failure tests alone (they also run in `make test`): kill -9, broker and database restarts, duplicates
+chaos: $(VENV)/.dev
+	MABDASH_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest tests/e2e/test_exactly_once.py tests/e2e/test_failures.py \
+		tests/e2e/test_database_restart.py
 
 ## bench-policies: mabdash policies against mabwiser (figures in docs/BENCHMARKS.md)
 bench-policies: $(VENV)/.dev

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 
 from django.conf import settings
@@ -14,6 +15,9 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body too large."
     default_code = "too_large"
+
+
+SUSPICIOUS_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
 def too_large_message() -> str:
@@ -41,7 +45,10 @@ class LimitedJSONParser(JSONParser):
             raise PayloadTooLarge(too_large_message())
 
         data = super().parse(BytesIO(body), media_type, parser_context)
-        _check_strings(data)
+        # A NUL or a lone surrogate can only arrive as a \u escape (raw ones are not valid
+        # JSON), so bodies without such an escape skip the walk over every string.
+        if SUSPICIOUS_ESCAPE.search(body):
+            _check_strings(data)
         return data
 
 

@@ -185,8 +185,10 @@ class Reward(models.Model):
     """
 
     event_id = models.CharField(max_length=128, unique=True)
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="rewards")
-    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="rewards")
+    # No single-column indexes on the foreign keys: the composite indexes below start with
+    # them, and every index slows the ingestion of large batches.
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="rewards", db_index=False)
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="rewards", db_index=False)
     # NULL (not "") means "not tied to a decision"; the batch insert passes None through.
     decision_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     value = models.FloatField()

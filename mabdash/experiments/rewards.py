@@ -212,10 +212,12 @@ def _insert(items: list[_Item], now: datetime) -> set[str]:
             # One statement for the whole batch: arrays in, the inserted ids out.
             cursor.execute(
                 f"INSERT INTO {table} ({_COLUMNS}) "
-                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[], "
-                "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::bool[]) "
+                "SELECT e, x, a, d, v, da, o, %s::timestamptz, l FROM unnest(%s::text[], %s::bigint[], "
+                "%s::bigint[], %s::text[], %s::float8[], %s::timestamptz[], %s::timestamptz[], %s::bool[]) "
+                "AS t(e, x, a, d, v, da, o, l) "
                 "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 [
+                    now,
                     [i.event_id for i in items],
                     [i.experiment.pk for i in items],
                     [i.arm_id for i in items],
@@ -223,7 +225,6 @@ def _insert(items: list[_Item], now: datetime) -> set[str]:
                     [i.value for i in items],
                     [i.decided_at for i in items],
                     [i.observed_at for i in items],
-                    [now] * len(items),
                     [i.learn for i in items],
                 ],
             )
