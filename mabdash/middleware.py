@@ -11,16 +11,13 @@ from mabdash.api_errors import RETRY_AFTER_SECONDS
 
 
 class DatabaseUnavailableMiddleware:
-    """For pages and anything DRF's handler did not see (for example session loading)."""
+    """For pages and other non-API views (DRF's exception handler covers the API)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        try:
-            return self.get_response(request)
-        except (OperationalError, InterfaceError):
-            return self._unavailable(request)
+        return self.get_response(request)
 
     def process_exception(self, request, exception):
         if isinstance(exception, (OperationalError, InterfaceError)):

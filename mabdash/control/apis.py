@@ -23,7 +23,7 @@ from mabdash.control.serializers import (
 )
 from mabdash.errors import InvalidInput, NotFound
 from mabdash.experiments import selectors
-from mabdash.experiments.apis import CONFLICT, ERRORS, NOT_FOUND, _input
+from mabdash.experiments.apis import CONFLICT, ERRORS, NOT_FOUND, parse_input
 from mabdash.experiments.services import actor_name
 
 
@@ -46,7 +46,7 @@ class ExperimentActionApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
-        data = _input(ActionInput, request)
+        data = parse_input(ActionInput, request)
         params = {k: data[k] for k in ("arm", "weights", "expires_in_minutes") if k in data}
         outcome = services.action_submit(
             experiment,
@@ -81,7 +81,7 @@ DECISION_SCHEMA = {"request": DecisionInput, "responses": {200: RequestOutput, *
 
 
 def _decide(request: Request, request_id: int, approve: bool) -> Response:
-    data = _input(DecisionInput, request)
+    data = parse_input(DecisionInput, request)
     decided = services.request_decide(request_id, approve, services.Actor.of(request.user), reason=data["reason"])
     return Response(RequestOutput(decided).data)
 
@@ -124,7 +124,7 @@ class WebhookListApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
-        data = _input(WebhookInput, request)
+        data = parse_input(WebhookInput, request)
         webhook = webhook_services.webhook_create(
             experiment,
             url=data["url"],

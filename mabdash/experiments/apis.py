@@ -48,7 +48,7 @@ NOT_FOUND = {404: OpenApiResponse(ErrorOutput, description="No such object.")}
 CONFLICT = {409: OpenApiResponse(ErrorOutput, description="Clashes with the current state.")}
 
 
-def _input(serializer_class: type, request: Request) -> dict[str, Any]:
+def parse_input(serializer_class: type, request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise InvalidInput({"body": ["must be a JSON object"]})
     serializer = serializer_class(data=request.data)
@@ -77,7 +77,7 @@ class ModelVersionListApi(APIView):
         responses={201: ModelVersionOutput, **ERRORS, **CONFLICT},
     )
     def post(self, request: Request) -> Response:
-        data = _input(ModelVersionInput, request)
+        data = parse_input(ModelVersionInput, request)
         model = services.model_version_register(**data, actor=services.actor_name(request.user))
         return Response(ModelVersionOutput(model).data, status=status.HTTP_201_CREATED)
 
@@ -106,7 +106,7 @@ class ExperimentListApi(APIView):
         responses={201: ExperimentOutput, **ERRORS, **CONFLICT},
     )
     def post(self, request: Request) -> Response:
-        data = _input(ExperimentInput, request)
+        data = parse_input(ExperimentInput, request)
         policy = data.pop("policy")
         model_version_ids = data.pop("arms")
         experiment = services.experiment_create(
@@ -138,7 +138,7 @@ class ExperimentStatusApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
-        data = _input(StatusInput, request)
+        data = parse_input(StatusInput, request)
         experiment = services.experiment_set_status(
             experiment, data["status"], actor=services.actor_name(request.user), reason=data["reason"]
         )
@@ -155,7 +155,7 @@ class ExperimentArmAddApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
-        data = _input(ArmInput, request)
+        data = parse_input(ArmInput, request)
         arm = services.experiment_add_arm(experiment, data["model_version"], actor=services.actor_name(request.user))
         return Response(ArmOutput(arm).data, status=status.HTTP_201_CREATED)
 

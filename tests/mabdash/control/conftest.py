@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from mabdash.accounts.services import user_create
-from mabdash.control.services import Actor
 
 
 @pytest.fixture
@@ -14,8 +13,3 @@ def approver(db):
 @pytest.fixture
 def second_approver(db):
     return user_create(username="abe", password="pw-abe-123456", role="approver")
-
-
-@pytest.fixture
-def as_actor():
-    return Actor.of

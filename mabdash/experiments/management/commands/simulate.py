@@ -53,6 +53,6 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             return
         self.stdout.write(
-            f"done: {counters.decisions} decisions, {counters.rewards} rewards, served {counters.served}, "
-            f"{counters.errors} retried errors"
+            f"done: {counters.decisions} decisions, {counters.rewards} rewards, served {counters.served} "
+            f"({counters.broken_served} by the broken model), {counters.errors} retried errors"
         )
