@@ -10,7 +10,8 @@ next to a baseline taken in the same run:
 - decide with an open-loop generator (bench/loadgen.py) at 300 requests/s, and the highest
   rate whose p99 stays ≤ 50 ms; baseline: a trivial view behind the same middleware;
 - single reward POSTs/s and batched rewards/s (each acknowledged only once committed);
-  baseline: a raw PostgreSQL COPY of the same rows;
+  baselines: committed one-row INSERTs from as many connections, and a raw PostgreSQL COPY
+  of the same rows;
 - the lag from a reward's acknowledgement to a decide answered with the policy version that
   learned it, at half the measured batched ingest rate.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ from bench.loadgen import build_request, run_load
 from tests.services import postgres_url
 from tests.stack import PostgresDatabase, RedisServer, Stack
 
-RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000)
+RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 3500, 4000)
 
 
 def _client(url: str) -> http.client.HTTPConnection:
@@ -92,6 +95,45 @@ def wrk_ceiling(url: str, path: str, method: str, headers: dict[str, str], secon
     return float(match.group(1))
 
 
+def bare_django_ceiling(seconds: float) -> float | None:
+    """wrk's figure for bench/bare_django.py under gunicorn with 3 sync workers."""
+    from tests.stack import free_port, wait_for
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.bare_django:application",
+            "--workers",
+            "3",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        # Elsewhere than the project folder, so gunicorn does not load mabdash's gunicorn.conf.py.
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/noop/"), 30, "the bare Django server")
+        return wrk_ceiling(url, "/noop/", "GET", {}, seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def closed_loop(url: str, key: str, body: Any, clients: int, seconds: float) -> tuple[int, float]:
     """Items acknowledged per second by ``clients`` threads posting ``body`` back to back."""
     items = len(body["rewards"]) if isinstance(body, dict) and "rewards" in body else 1
@@ -129,6 +171,34 @@ def copy_baseline(database_url: str, rows: int) -> float:
                 copy.write_row((f"copy-{i}", 1, 1, None, 1.0, "2026-11-28T00:00:00Z", True))
         conn.commit()
         return rows / (time.perf_counter() - start)
+
+
+def single_insert_baseline(database_url: str, clients: int, seconds: float) -> float:
+    """Committed one-row INSERTs/s by ``clients`` connections (the database's ceiling for
+    rewards posted one at a time, each durable before its answer)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE insert_bench (event_id text primary key, arm_id bigint, value float8)")
+    done = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                conn.execute("INSERT INTO insert_bench VALUES (%s, 1, 1.0)", [f"{index}-{done[index]}"])
+                done[index] += 1
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE insert_bench")
+    return sum(done) / elapsed
 
 
 def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: float) -> dict[str, float]:
@@ -232,6 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             url, "/api/v1/experiments/bench/decide/", "POST", {"Authorization": f"Api-Key {key}"}, seconds
         )
         results["noop_wrk_rps"] = wrk_ceiling(url, "/bench/noop/", "GET", {}, seconds)
+        results["bare_django_wrk_rps"] = bare_django_ceiling(seconds)
         print("reward ingestion …", flush=True)
         single = {"experiment": "bench", "arm": 1, "value": 1}
         results["single_rewards"] = dict(
@@ -242,10 +313,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             zip(("count", "per_s"), closed_loop(url, key, batch, 3, seconds), strict=True)
         )
         results["copy_baseline_rows_per_s"] = copy_baseline(database.url, 200_000)
+        results["insert_baseline_per_s"] = single_insert_baseline(database.url, 6, seconds)
         half = results["batched_rewards"]["per_s"] / 2
         print(f"reward-to-decide lag at {half:,.0f} rewards/s …", flush=True)
         results["lag"] = {"rate": half, **lag(url, key, database.url, "bench", half, seconds * 2)}
-        results["versions"] = {"python": sys.version.split()[0], "postgres": postgres_version(database.url)}
+        results["versions"] = versions(database.url, redis.url)
     finally:
         stack.stop()
         database.drop()
@@ -256,11 +328,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-def postgres_version(url: str) -> str:
-    import psycopg
+def versions(database_url: str, redis_url: str) -> dict[str, str]:
+    """What the figures were measured with."""
+    from importlib.metadata import version
 
-    with psycopg.connect(url) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
+    import psycopg
+    import redis
+
+    with psycopg.connect(database_url) as conn:
+        postgres = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    return {
+        "python": sys.version.split()[0],
+        **{name: version(name) for name in ("django", "djangorestframework", "gunicorn", "celery", "psycopg")},
+        "postgresql": postgres,
+        "redis": redis.Redis.from_url(redis_url).info("server")["redis_version"],
+    }
 
 
 if __name__ == "__main__":

@@ -78,6 +78,15 @@ def _percentiles(result: dict) -> str:
     return f"{result['p50_ms']:.1f} / {result['p95_ms']:.1f} / {result['p99_ms']:.1f}"
 
 
+def _single_row(data: dict) -> str:
+    single = data["single_rewards"]["per_s"]
+    figure = f"| single reward POSTs/s (6 clients, each committed before the answer) | {single:,.0f} "
+    if "insert_baseline_per_s" not in data:
+        return figure + "| – | – |"
+    baseline = data["insert_baseline_per_s"]
+    return figure + f"| one-row `INSERT`s, 6 connections: {baseline:,.0f}/s | {single / baseline:.3f} |"
+
+
 def service_section(data: dict) -> list[str]:
     decide, noop = data["decide_300"], data["noop_300"]
     wrk = data.get("decide_wrk_rps"), data.get("noop_wrk_rps")
@@ -96,9 +105,14 @@ def service_section(data: dict) -> list[str]:
             f"| throughput ceiling, wrk closed loop (requests/s) | {wrk[0]:,.0f} | trivial view: {wrk[1]:,.0f} "
             f"| {wrk[0] / wrk[1]:.2f} |"
         )
+    if data.get("bare_django_wrk_rps") and wrk[1]:
+        bare = data["bare_django_wrk_rps"]
+        lines.append(
+            f"| trivial view behind mabdash's middleware, wrk (requests/s) | {wrk[1]:,.0f} "
+            f"| bare Django, no middleware: {bare:,.0f} | {wrk[1] / bare:.2f} |"
+        )
     lines += [
-        f"| single reward POSTs/s (6 clients, each committed before the answer) | {data['single_rewards']['per_s']:,.0f} "
-        f"| – | – |",
+        _single_row(data),
         f"| batched rewards/s (3 clients × 1,000 per POST) | {data['batched_rewards']['per_s']:,.0f} "
         f"| raw `COPY`: {data['copy_baseline_rows_per_s']:,.0f} rows/s "
         f"| {data['batched_rewards']['per_s'] / data['copy_baseline_rows_per_s']:.3f} |",
@@ -117,6 +131,10 @@ def main() -> None:
     ):
         data = _load(name)
         parts += [*section(data), ""] if data else [f"*(no bench/results/{name}.json: run `make bench`)*", ""]
+    service = _load("service")
+    if service and "versions" in service:
+        listed = ", ".join(f"{name} {value}" for name, value in service["versions"].items())
+        parts[4:4] = [f"Versions: {listed}.", ""]
     parts.append(END)
     text = DOC.read_text()
     head, _, rest = text.partition(START)

@@ -1,7 +1,9 @@
 """Celery tasks: thin, ids in, idempotent. The logic lives in ``learning``.
 
 Learning is *requested* after a reward batch commits: at most one apply task waits per
-experiment (a cache key, removed when the task starts). Enqueueing is best effort — if the
+experiment (a cache key, removed when the task starts), and it starts
+``LEARNING_DELAY_SECONDS`` after the request, so the rewards arriving meanwhile are applied
+by that one run instead of one run each. Enqueueing is best effort — if the
 broker or cache is down the request is dropped, the rewards are safe in the ledger, and
 beat's sweep picks them up. So a lost message only delays learning.
 """
@@ -32,13 +34,13 @@ def _coalesce_key(experiment_id: int) -> str:
     return f"mabdash:apply-requested:{experiment_id}"
 
 
-def _enqueue(experiment_id: int) -> bool:
+def _enqueue(experiment_id: int, countdown: float = 0) -> bool:
     """Publish one apply task; on a broker failure back off for a few seconds."""
     global _broker_down_until
     if time.monotonic() < _broker_down_until:
         return False
     try:
-        apply_pending_rewards_task.apply_async(args=[experiment_id], retry=False)
+        apply_pending_rewards_task.apply_async(args=[experiment_id], countdown=countdown or None, retry=False)
     except Exception as error:  # the broker is down: beat's sweep will catch up
         _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
         logger.warning("could not enqueue learning for experiment %s: %s", experiment_id, error)
@@ -46,14 +48,19 @@ def _enqueue(experiment_id: int) -> bool:
     return True
 
 
-def request_learning(experiment_id: int) -> None:
-    """Ask for the experiment's pending rewards to be applied (coalesced, never raises)."""
+def request_learning(experiment_id: int, delay: float | None = None) -> None:
+    """Ask for the experiment's pending rewards to be applied (coalesced, never raises).
+
+    ``delay`` defaults to ``LEARNING_DELAY_SECONDS``; a backlog is asked for with none.
+    """
     try:
         if not cache.add(_coalesce_key(experiment_id), 1, timeout=_COALESCE_SECONDS):
             return  # an apply task is already waiting
     except Exception as error:  # cache down: enqueue anyway, duplicates are harmless
         logger.warning("coalescing cache unavailable: %s", error)
-    if not _enqueue(experiment_id):
+    if delay is None:
+        delay = settings.MABDASH["LEARNING_DELAY_SECONDS"]
+    if not _enqueue(experiment_id, delay):
         with contextlib.suppress(Exception):
             cache.delete(_coalesce_key(experiment_id))
 
@@ -67,7 +74,7 @@ def apply_pending_rewards_task(experiment_id: int) -> int:
         logger.warning("coalescing cache unavailable: %s", error)
     result = learning.apply_pending_rewards(experiment_id)
     if result.more_pending:
-        request_learning(experiment_id)
+        request_learning(experiment_id, delay=0)
     return result.applied
 
 
