@@ -34,6 +34,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ import numpy as np
 
 from bench.loadgen import build_request, run_load
 from tests.services import postgres_url
-from tests.stack import PostgresDatabase, RedisServer, Stack
+from tests.stack import PostgresDatabase, RedisServer, Stack, free_port, wait_for
 
 RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 3500, 4000)
 
@@ -97,8 +98,6 @@ def wrk_ceiling(url: str, path: str, method: str, headers: dict[str, str], secon
 
 def bare_django_ceiling(seconds: float) -> float | None:
     """wrk's figure for bench/bare_django.py under gunicorn with 3 sync workers."""
-    from tests.stack import free_port, wait_for
-
     port = free_port()
     server = subprocess.Popen(
         [
@@ -134,6 +133,17 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _in_threads(worker: Callable[[int], None], count: int) -> float:
+    """Run ``worker(0)`` … ``worker(count - 1)`` in threads; return the seconds they took."""
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - start
+
+
 def closed_loop(url: str, key: str, body: Any, clients: int, seconds: float) -> tuple[int, float]:
     """Items acknowledged per second by ``clients`` threads posting ``body`` back to back."""
     items = len(body["rewards"]) if isinstance(body, dict) and "rewards" in body else 1
@@ -147,13 +157,8 @@ def closed_loop(url: str, key: str, body: Any, clients: int, seconds: float) -> 
             if status in (200, 201):
                 done[index] += answer["accepted"] if items > 1 else 1
 
-    start = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done), sum(done) / (time.monotonic() - start)
+    elapsed = _in_threads(worker, clients)
+    return sum(done), sum(done) / elapsed
 
 
 def copy_baseline(database_url: str, rows: int) -> float:
@@ -189,13 +194,7 @@ def single_insert_baseline(database_url: str, clients: int, seconds: float) -> f
                 conn.execute("INSERT INTO insert_bench VALUES (%s, 1, 1.0)", [f"{index}-{done[index]}"])
                 done[index] += 1
 
-    start = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - start
+    elapsed = _in_threads(worker, clients)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("DROP TABLE insert_bench")
     return sum(done) / elapsed

@@ -161,9 +161,10 @@ MABDASH = {
     "DECISION_FLUSH_MAX": int(os.environ.get("MABDASH_DECISION_FLUSH_MAX", "5000")),
     # Rewards applied per policy update (one ledger version each).
     "LEARNING_BATCH": int(os.environ.get("MABDASH_LEARNING_BATCH", "5000")),
-    # A learning run starts this long after the first reward that asked for it, so rewards
-    # posted one by one are applied in batches (a few runs per second, not one per reward).
-    "LEARNING_DELAY_SECONDS": float(os.environ.get("MABDASH_LEARNING_DELAY_SECONDS", "0.2")),
+    # Under steady traffic, learning runs of one experiment start at most this often (the
+    # rewards posted in between are learned together); a reward after a quiet spell is
+    # learned at once.
+    "LEARNING_MIN_INTERVAL_SECONDS": float(os.environ.get("MABDASH_LEARNING_MIN_INTERVAL_SECONDS", "0.2")),
     # Rewards applied by one task run before it re-enqueues itself.
     "LEARNING_MAX_PER_TASK": int(os.environ.get("MABDASH_LEARNING_MAX_PER_TASK", "100000")),
     # At most one allocation snapshot per experiment per this many seconds.

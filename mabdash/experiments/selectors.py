@@ -47,8 +47,16 @@ def model_version_get(model_id: int) -> ModelVersion:
     return model
 
 
+def _pending_rewards(experiment_id: int):
+    return Reward.objects.filter(experiment_id=experiment_id, learn=True, applied_version__isnull=True)
+
+
 def pending_reward_count(experiment_id: int) -> int:
-    return Reward.objects.filter(experiment_id=experiment_id, learn=True, applied_version__isnull=True).count()
+    return _pending_rewards(experiment_id).count()
+
+
+def has_pending_rewards(experiment_id: int) -> bool:
+    return _pending_rewards(experiment_id).exists()
 
 
 def experiment_state(experiment: Experiment) -> dict[str, Any]:

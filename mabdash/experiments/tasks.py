@@ -1,11 +1,21 @@
 """Celery tasks: thin, ids in, idempotent. The logic lives in ``learning``.
 
-Learning is *requested* after a reward batch commits: at most one apply task waits per
-experiment (a cache key, removed when the task starts), and it starts
-``LEARNING_DELAY_SECONDS`` after the request, so the rewards arriving meanwhile are applied
-by that one run instead of one run each. Enqueueing is best effort — if the
-broker or cache is down the request is dropped, the rewards are safe in the ledger, and
-beat's sweep picks them up. So a lost message only delays learning.
+Learning is *requested* after a reward batch commits. A cache key per experiment marks a
+run as queued or running; while it is set, further requests publish nothing. The run
+clears the key when it has finished and then looks for rewards that arrived meanwhile. If
+there are some, the experiment is under steady traffic: the next run is published to start
+``LEARNING_MIN_INTERVAL_SECONDS`` after this one started, so rewards posted one at a time
+are learned a few runs per second, in batches, instead of keeping the worker (and the
+database) busy with one small run after another. A reward that arrives when no run is
+queued is learned at once.
+
+Only that follow-up run waits for a countdown. An idle worker holds no message, which
+matters because kombu's Redis transport ends a worker that holds an unacknowledged message
+when the broker goes away (docs/OPERATIONS.md).
+
+Enqueueing is best effort — if the broker or cache is down the request is dropped, the
+rewards are safe in the ledger, and beat's sweep picks them up. So a lost message, or a
+worker killed with the key set, only delays learning (by at most the key's lifetime).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from mabdash.experiments import learning
+from mabdash.experiments import learning, selectors
 from mabdash.experiments.models import Experiment, Reward
 
 logger = logging.getLogger(__name__)
@@ -48,33 +58,34 @@ def _enqueue(experiment_id: int, countdown: float = 0) -> bool:
     return True
 
 
-def request_learning(experiment_id: int, delay: float | None = None) -> None:
-    """Ask for the experiment's pending rewards to be applied (coalesced, never raises).
-
-    ``delay`` defaults to ``LEARNING_DELAY_SECONDS``; a backlog is asked for with none.
-    """
+def request_learning(experiment_id: int, countdown: float = 0) -> None:
+    """Ask for the experiment's pending rewards to be applied (coalesced, never raises)."""
     try:
         if not cache.add(_coalesce_key(experiment_id), 1, timeout=_COALESCE_SECONDS):
-            return  # an apply task is already waiting
+            return  # a run is queued or running; it looks for new rewards when it ends
     except Exception as error:  # cache down: enqueue anyway, duplicates are harmless
         logger.warning("coalescing cache unavailable: %s", error)
-    if delay is None:
-        delay = settings.MABDASH["LEARNING_DELAY_SECONDS"]
-    if not _enqueue(experiment_id, delay):
+    if not _enqueue(experiment_id, countdown):
         with contextlib.suppress(Exception):
             cache.delete(_coalesce_key(experiment_id))
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def apply_pending_rewards_task(experiment_id: int) -> int:
-    """Apply an experiment's pending rewards; re-enqueue itself if more remain."""
+    """Apply an experiment's pending rewards, then ask again if more arrived meanwhile."""
+    started = time.monotonic()
+    result = learning.apply_pending_rewards(experiment_id)
     try:
         cache.delete(_coalesce_key(experiment_id))
     except Exception as error:
         logger.warning("coalescing cache unavailable: %s", error)
-    result = learning.apply_pending_rewards(experiment_id)
+    # Rewards committed while this run held the key published nothing: look for them now
+    # that the key is gone (a reward committed after this check publishes a run itself).
     if result.more_pending:
-        request_learning(experiment_id, delay=0)
+        request_learning(experiment_id)  # a backlog: no pause
+    elif selectors.has_pending_rewards(experiment_id):
+        interval = settings.MABDASH["LEARNING_MIN_INTERVAL_SECONDS"]
+        request_learning(experiment_id, countdown=max(0.0, interval - (time.monotonic() - started)))
     return result.applied
 
 

@@ -25,6 +25,12 @@ def test_the_deployment_has_every_service_with_health_checks():
     assert all(SERVICES[name].get("image") == "mabdash:latest" for name in APP_SERVICES)  # one image
 
 
+def test_long_running_processes_are_restarted_and_the_migration_is_not():
+    restart = {name: SERVICES[name].get("restart") for name in APP_SERVICES}
+    assert restart == {"migrate": "no", "web": "unless-stopped", "worker": "unless-stopped", "beat": "unless-stopped"}
+    assert SERVICES["postgres"]["restart"] == SERVICES["redis"]["restart"] == "unless-stopped"
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_each_command_points_at_real_code(name):
     command = SERVICES[name]["command"]
