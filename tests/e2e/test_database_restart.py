@@ -42,12 +42,12 @@ def test_decide_survives_a_database_restart_and_rewards_are_never_lost(restartab
         {"rewards": [{"decision_id": d["decision_id"], "value": 1, "event_id": f"a{i}"} for i, d in enumerate(before)]},
     )
     version = client.wait_until_applied("outage", 20)["policy_version"]
-    seen = wait_for(
-        lambda: (d := client.post("/api/v1/experiments/outage/decide/").json())["policy_version"] == version and d,
-        10,
-        "the web process to serve the new allocation",
-    )
-    before.append(seen)
+
+    def serves_new_version() -> bool:
+        before.append(client.post("/api/v1/experiments/outage/decide/").json())  # every one is served
+        return before[-1]["policy_version"] == version
+
+    wait_for(serves_new_version, 10, "the web process to serve the new allocation")
 
     server.stop()
     time.sleep(1.5)  # past the serving refresh: decide now finds the database gone
