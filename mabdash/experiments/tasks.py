@@ -74,11 +74,13 @@ def request_learning(experiment_id: int, countdown: float = 0) -> None:
 def apply_pending_rewards_task(experiment_id: int) -> int:
     """Apply an experiment's pending rewards, then ask again if more arrived meanwhile."""
     started = time.monotonic()
-    result = learning.apply_pending_rewards(experiment_id)
     try:
-        cache.delete(_coalesce_key(experiment_id))
-    except Exception as error:
-        logger.warning("coalescing cache unavailable: %s", error)
+        result = learning.apply_pending_rewards(experiment_id)
+    finally:  # a failed run must not leave the key set until it expires
+        try:
+            cache.delete(_coalesce_key(experiment_id))
+        except Exception as error:
+            logger.warning("coalescing cache unavailable: %s", error)
     # Rewards committed while this run held the key published nothing: look for them now
     # that the key is gone (a reward committed after this check publishes a run itself).
     if result.more_pending:

@@ -45,3 +45,30 @@ def test_production_refuses_to_start_with_the_development_secret(tmp_path):
     result = manage("check", env={**PRODUCTION_ENV, "DJANGO_SECRET_KEY": "", "MABDASH_VAR_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY: must be set in production" in result.stderr
+
+
+def test_the_embedded_broker_keeps_every_folder_under_the_var_dir(tmp_path):
+    # kombu's filesystem transport puts its broadcast folder in ./control unless told, and
+    # one once landed in the repository: every folder must live under MABDASH_VAR_DIR.
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from django.conf import settings; "
+            "print(sorted(v for k, v in settings.CELERY_BROKER_TRANSPORT_OPTIONS.items() if 'folder' in k))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "MABDASH_VAR_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    broker = tmp_path / "broker"
+    expected = sorted(str(broker / name) for name in ("control", "processed", "queue", "queue"))
+    assert result.stdout.strip() == str(expected)

@@ -90,3 +90,17 @@ def test_rewards_committed_during_a_run_get_the_next_run(
     monkeypatch.setattr(learning, "apply_pending_rewards", real_apply)
     assert apply_pending_rewards_task(experiment_id) == 3
     assert Reward.objects.filter(experiment_id=experiment_id, applied_version__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_failed_run_frees_the_key(published, experiment_id, monkeypatch):
+    request_learning(experiment_id)
+
+    def fail(pk):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(learning, "apply_pending_rewards", fail)
+    with pytest.raises(RuntimeError):
+        apply_pending_rewards_task(experiment_id)
+    request_learning(experiment_id)  # not swallowed by a stale key for its 30 s lifetime
+    assert len(published) == 2
