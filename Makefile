@@ -6,17 +6,18 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-django lint format bench bench-policies bench-dashboard chaos clean
+.PHONY: run test test-policies test-django lint lock format bench bench-policies bench-dashboard chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
-	$(PIP) install -r requirements.txt
+# The locked files (with hashes) are generated from requirements*.in by `make lock`.
+$(VENV)/.runtime: requirements.txt requirements-demo.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-demo.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements.txt requirements-demo.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PIP) install -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
@@ -38,9 +39,21 @@ test-django: $(VENV)/.dev
 	MABDASH_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest tests --ignore=tests/policies --ignore=tests/replay; \
 	status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
+## lint: style, format, the import layers, types and migrations that match the models
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) manage.py makemigrations --check --dry-run -v 0
+
+## lock: re-resolve requirements*.in into the hashed requirements*.txt (needs the registry)
+lock: $(VENV)/.dev
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements.txt requirements.in
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements-demo.txt requirements-demo.in
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .

@@ -3,7 +3,7 @@
     python -m bench.dashboard [--days 30] [--arms 10] [--requests 30] [--json PATH]
 
 Times the experiment detail page's JSON endpoint (all history, downsampled on the server
-to 500 points) in-process through Django's test client, next to the trivial /healthz/ view
+to 500 points) in-process through Django's test client, next to the trivial /livez view
 measured the same way in the same run. A benchmark prints figures; it does not pass or fail.
 """
 
@@ -37,14 +37,15 @@ def main(argv: list[str] | None = None) -> dict:
     from django.utils import timezone
 
     from mabdash.accounts.services import user_create
-    from mabdash.experiments import services
     from mabdash.experiments.models import AllocationSnapshot
+    from mabdash.experiments.services.experiments import experiment_create
+    from mabdash.experiments.services.registry import model_version_register
 
     models = [
-        services.model_version_register(name="bench", version=str(i), artifact_uri=f"s3://b/{i}", actor="bench")
+        model_version_register(name="bench", version=str(i), artifact_uri=f"s3://b/{i}", actor="bench")
         for i in range(args.arms)
     ]
-    experiment = services.experiment_create(
+    experiment = experiment_create(
         slug="bench",
         name="bench",
         policy_kind="thompson",
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
         return durations, size
 
     data, data_bytes = timed("/experiments/bench/data/")
-    baseline, _ = timed("/healthz/")
+    baseline, _ = timed("/livez")
     result = {
         "database": database,
         "snapshots": minutes,
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         "requests": args.requests,
         "data_endpoint_ms": {"p50": statistics.median(data), "p95": percentile(data, 95), "max": max(data)},
         "data_endpoint_bytes": data_bytes,
-        "baseline_healthz_ms": {"p50": statistics.median(baseline), "p95": percentile(baseline, 95)},
+        "baseline_livez_ms": {"p50": statistics.median(baseline), "p95": percentile(baseline, 95)},
         "populate_seconds": populate,
     }
     print(f"{database}: {minutes:,} snapshots of {args.arms} arms ({populate:.1f} s to insert)")
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"   ({data_bytes / 1024:.0f} KiB)"
     )
     print(
-        f"{'/healthz/ (baseline)':<34}{result['baseline_healthz_ms']['p50']:>10.1f}"
-        f"{result['baseline_healthz_ms']['p95']:>10.1f}{max(baseline):>10.1f}"
+        f"{'/livez (baseline)':<34}{result['baseline_livez_ms']['p50']:>10.1f}"
+        f"{result['baseline_livez_ms']['p95']:>10.1f}{max(baseline):>10.1f}"
     )
     if args.json:
         with open(args.json, "w") as handle:

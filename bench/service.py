@@ -41,8 +41,7 @@ from typing import Any
 import numpy as np
 
 from bench.loadgen import build_request, run_load
-from tests.services import postgres_url
-from tests.stack import PostgresDatabase, RedisServer, Stack, free_port, wait_for
+from mabdash.devstack import PostgresDatabase, RedisServer, Stack, free_port, wait_for
 
 RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 3500, 4000)
 
@@ -256,8 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    server_url = postgres_url()
-    if server_url is None:
+    server_url = os.environ.get("DATABASE_URL", "")
+    if not server_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench.service: set DATABASE_URL=postgres://… (a scratch database is created there)")
     seconds = 4.0 if args.quick else 10.0
     workdir = Path(tempfile.mkdtemp(prefix="mabdash-bench-"))
@@ -278,8 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stack.start_beat()
         url = stack.start_web(workers=3)
         admin = stack.api_key("bench-admin", "--role", "admin", "--all-experiments")
-        from tests.e2e.conftest import create_experiment
-        from tests.stack import Client
+        from mabdash.devstack import Client, create_experiment
 
         create_experiment(Client(url, admin), "bench")
         key = stack.api_key("bench-client", "--experiment", "bench")

@@ -66,11 +66,11 @@ def dashboard_section(data: dict) -> list[str]:
     return [
         "### Dashboard data endpoint, 30 days of one-minute snapshots (`python -m bench.dashboard`)",
         "",
-        "| database | snapshots × arms | p50 ms | p95 ms | max ms | response KiB | `/healthz/` p50 ms (baseline) |",
+        "| database | snapshots × arms | p50 ms | p95 ms | max ms | response KiB | `/livez` p50 ms (baseline) |",
         "|---|---|---|---|---|---|---|",
         f"| {data['database']} | {data['snapshots']:,} × {data['arms']} | {data['data_endpoint_ms']['p50']:.1f} "
         f"| {data['data_endpoint_ms']['p95']:.1f} | {data['data_endpoint_ms']['max']:.1f} "
-        f"| {data['data_endpoint_bytes'] / 1024:.0f} | {data['baseline_healthz_ms']['p50']:.1f} |",
+        f"| {data['data_endpoint_bytes'] / 1024:.0f} | {data['baseline_livez_ms']['p50']:.1f} |",
     ]
 
 

@@ -160,7 +160,6 @@ MABDASH = {
     "SERVING_REFRESH_SECONDS": float(os.environ.get("MABDASH_SERVING_REFRESH_SECONDS", "0.5")),
     # Decisions are buffered in each web process and written in batches this often.
     "DECISION_FLUSH_SECONDS": float(os.environ.get("MABDASH_DECISION_FLUSH_SECONDS", "0.5")),
-    "DECISION_FLUSH_MAX": int(os.environ.get("MABDASH_DECISION_FLUSH_MAX", "5000")),
     # Rewards applied per policy update (one ledger version each).
     "LEARNING_BATCH": int(os.environ.get("MABDASH_LEARNING_BATCH", "5000")),
     # Under steady traffic, learning runs of one experiment start at most this often (the
@@ -180,14 +179,14 @@ MABDASH = {
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("MABDASH_WEBHOOK_BACKOFF_SECONDS", "10")),
 }
 
-# /metrics is served only with this bearer token (see mabdash/metrics.py).
+# /metrics is served only with this bearer token (see mabdash/monitoring.py).
 MABDASH_METRICS_TOKEN = os.environ.get("MABDASH_METRICS_TOKEN", "")
 # Only `make bench` sets this: it mounts a trivial baseline view at /bench/noop/.
 MABDASH_BENCH_ENDPOINTS = env_bool("MABDASH_BENCH_ENDPOINTS", False)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-rewards": {
-        "task": "mabdash.experiments.tasks.sweep_pending_rewards_task",
+        "task": "mabdash.control.tasks.learning_sweep_task",
         "schedule": MABDASH["SWEEP_SECONDS"],
     },
     "control-due": {
@@ -195,7 +194,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MABDASH["SWEEP_SECONDS"],
     },
     "snapshot-all-experiments": {
-        "task": "mabdash.experiments.tasks.snapshot_experiments_task",
+        "task": "mabdash.experiments.tasks.snapshots_take_task",
         "schedule": 60.0,
     },
 }

@@ -4,8 +4,8 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from mabdash.converters import DatabaseIdConverter
-from mabdash.health import healthz
-from mabdash.metrics import metrics_view
+from mabdash.health import livez, readyz
+from mabdash.monitoring import metrics_view
 
 # Before the includes below: their routes use <id:…>.
 register_converter(DatabaseIdConverter, "id")
@@ -16,7 +16,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    path("healthz/", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
+    path("readyz", readyz, name="readyz"),
+    path("healthz/", readyz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("", include("mabdash.dashboard.urls")),
 ]

@@ -160,7 +160,7 @@ def wait_for_server(api: Api, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            status, _ = api.request("GET", "/healthz/")
+            status, _ = api.request("GET", "/livez")
             if status == 200:
                 return
         except OSError:

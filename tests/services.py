@@ -55,7 +55,7 @@ def missing_service(marker: str) -> str | None:
         if not shutil.which("redis-server"):
             return "needs the redis-server binary to start a private instance"
     if marker == "pgserver":
-        from tests.stack import postgres_binaries
+        from mabdash.devstack import postgres_binaries
 
         if postgres_binaries() is None:
             return "needs PostgreSQL's server binaries (initdb, pg_ctl) to start a private instance"

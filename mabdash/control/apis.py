@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mabdash.accounts.permissions import ManageAccess, ReadAccess
-from mabdash.control import services, webhook_services
 from mabdash.control.models import ActionRequest, Webhook, WebhookDelivery
 from mabdash.control.serializers import (
     ActionInput,
@@ -21,10 +20,11 @@ from mabdash.control.serializers import (
     WebhookInput,
     WebhookOutput,
 )
+from mabdash.control.services import actions, approvals, webhooks
 from mabdash.errors import InvalidInput, NotFound
 from mabdash.experiments import selectors
 from mabdash.experiments.apis import CONFLICT, ERRORS, NOT_FOUND, parse_input
-from mabdash.experiments.services import actor_name
+from mabdash.experiments.services.audit import actor_name
 
 
 class ExperimentActionApi(APIView):
@@ -48,11 +48,11 @@ class ExperimentActionApi(APIView):
         experiment = selectors.experiment_get(slug, request.user)
         data = parse_input(ActionInput, request)
         params = {k: data[k] for k in ("arm", "weights", "expires_in_minutes") if k in data}
-        outcome = services.action_submit(
+        outcome = actions.action_submit(
             experiment,
             data["action"],
             params,
-            services.Actor.of(request.user),
+            actions.Actor.of(request.user),
             reason=data["reason"],
             expected_version=data.get("expected_version"),
         )
@@ -82,7 +82,7 @@ DECISION_SCHEMA = {"request": DecisionInput, "responses": {200: RequestOutput, *
 
 def _decide(request: Request, request_id: int, approve: bool) -> Response:
     data = parse_input(DecisionInput, request)
-    decided = services.request_decide(request_id, approve, services.Actor.of(request.user), reason=data["reason"])
+    decided = approvals.request_decide(request_id, approve, actions.Actor.of(request.user), reason=data["reason"])
     return Response(RequestOutput(decided).data)
 
 
@@ -125,7 +125,7 @@ class WebhookListApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
         data = parse_input(WebhookInput, request)
-        webhook = webhook_services.webhook_create(
+        webhook = webhooks.webhook_create(
             experiment,
             url=data["url"],
             events=data["events"],
@@ -148,7 +148,7 @@ class WebhookDetailApi(APIView):
 
     @extend_schema(operation_id="webhooks_delete", responses={204: None, **ERRORS, **NOT_FOUND})
     def delete(self, request: Request, webhook_id: int) -> Response:
-        webhook_services.webhook_delete(_webhook(request, webhook_id), actor=actor_name(request.user))
+        webhooks.webhook_delete(_webhook(request, webhook_id), actor=actor_name(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

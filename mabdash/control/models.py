@@ -1,56 +1,13 @@
-"""Human-in-the-loop control: overrides of the traffic split, requests that need a second
-person, guardrail (rollback detector) state and outgoing webhooks."""
+"""Human-in-the-loop control: requests that need a second person, guardrail (rollback
+detector) state and outgoing webhooks. Overrides are serving state and live in
+``mabdash.experiments.models``; only this app changes them."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 from mabdash.experiments.models import Experiment
-
-
-class Override(models.Model):
-    """A pin (one arm gets all traffic) or manual weights, replacing the policy's split.
-
-    At most one is active per experiment; a new one ends the previous one. ``ended_at`` is
-    set when it is cleared, replaced or expires.
-    """
-
-    class Kind(models.TextChoices):
-        PIN = "pin"
-        WEIGHTS = "weights"
-
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="overrides")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    position = models.PositiveIntegerField(null=True, blank=True, help_text="Pinned arm.")
-    weights = models.JSONField(null=True, blank=True, help_text="One non-negative weight per arm position.")
-    created_by = models.CharField(max_length=150)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    end_reason = models.CharField(max_length=20, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["experiment"], condition=Q(ended_at__isnull=True), name="one_active_override_per_experiment"
-            )
-        ]
-
-    def __str__(self) -> str:
-        target = f"arm {self.position}" if self.kind == self.Kind.PIN else f"weights {self.weights}"
-        return f"{self.kind} {target} on {self.experiment_id}"
-
-    def describe(self) -> dict:
-        return {
-            "id": self.pk,
-            "kind": self.kind,
-            "position": self.position,
-            "weights": self.weights,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }
 
 
 class ActionRequest(models.Model):

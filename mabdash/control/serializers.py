@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from mabdash.control.models import Webhook
-from mabdash.control.services import ACTIONS
+from mabdash.control.services.actions import ACTIONS
 from mabdash.strict_fields import StrictCharField, StrictFloatField, StrictIntegerField
 
 

@@ -23,8 +23,7 @@ from mabdash.experiments.models import (
     PolicyState,
     Reward,
 )
-from mabdash.experiments.selectors import experiment_state
-from mabdash.experiments.serving import active_override, effective_allocation
+from mabdash.experiments.selectors import effective_allocation, experiment_state, override_active
 
 RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400, "all": None}
 # Enough for a chart a few thousand pixels wide; every point costs decode and transfer time.
@@ -194,7 +193,7 @@ def control_panel(experiment: Experiment) -> dict[str, Any]:
     """What the detail page's control cards show: arms, the override, requests, deliveries."""
     return {
         "arms": list(experiment.arms.select_related("model_version").order_by("position")),
-        "override": active_override(experiment.pk),
+        "override": override_active(experiment.pk),
         "pending_requests": list(
             ActionRequest.objects.filter(experiment=experiment, status=ActionRequest.Status.PENDING).order_by(
                 "created_at"
@@ -239,7 +238,7 @@ def overview_rows(experiments: QuerySet[Experiment]) -> list[dict[str, Any]]:
     for experiment in experiments.prefetch_related("arms__model_version"):
         arms = sorted(experiment.arms.all(), key=lambda arm: arm.position)
         state = PolicyState.objects.filter(experiment=experiment).first()
-        allocation, _ = effective_allocation(state.allocation if state else [], arms, active_override(experiment.pk))
+        allocation, _ = effective_allocation(state.allocation if state else [], arms, override_active(experiment.pk))
         leader = max(range(len(arms)), key=lambda i: allocation[i]) if arms else None
         points = snapshot_series(experiment.pk, now - timedelta(hours=24), max_points=60)
         labels = [f"#{arm.position} {arm.model_version.name}:{arm.model_version.version}" for arm in arms]

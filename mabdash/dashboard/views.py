@@ -18,12 +18,12 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from mabdash.accounts.roles import APPROVER, OPERATOR, VIEWER, user_has_role
-from mabdash.control import services as control
 from mabdash.control.models import ActionRequest
+from mabdash.control.services import actions, approvals
 from mabdash.dashboard import selectors
 from mabdash.errors import InvalidInput, ServiceError
-from mabdash.experiments import services
 from mabdash.experiments.models import Experiment, ModelVersion
+from mabdash.experiments.services import experiments as experiment_services
 
 
 def role_required(role: str):
@@ -76,7 +76,7 @@ def experiment_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "can_act": user_has_role(request.user, OPERATOR),
             "ranges": list(selectors.RANGES),
             "config": {"dataUrl": f"/experiments/{slug}/data/", "refreshSeconds": 5, "staleSeconds": 20},
-            "transitions": sorted(services.STATUS_TRANSITIONS[Experiment.Status(experiment.status)]),
+            "transitions": sorted(experiment_services.STATUS_TRANSITIONS[Experiment.Status(experiment.status)]),
             "can_approve": user_has_role(request.user, APPROVER),
             **selectors.control_panel(experiment),
         },
@@ -129,11 +129,11 @@ def experiment_action(request: HttpRequest, slug: str) -> HttpResponse:
                 for arm in experiment.arms.order_by("position")
             ]
         version = request.POST.get("expected_version")
-        outcome = control.action_submit(
+        outcome = actions.action_submit(
             experiment,
             action,
             params,
-            control.Actor.of(request.user),
+            actions.Actor.of(request.user),
             reason=request.POST.get("reason", ""),
             expected_version=int(version) if version else None,
         )
@@ -154,8 +154,8 @@ def request_decision(request: HttpRequest, request_id: int, decision: str) -> Ht
     """Approve or reject (veto) a pending request from the detail page."""
     action_request = get_object_or_404(ActionRequest.objects.select_related("experiment"), pk=request_id)
     try:
-        control.request_decide(
-            request_id, decision == "approve", control.Actor.of(request.user), reason=request.POST.get("reason", "")
+        approvals.request_decide(
+            request_id, decision == "approve", actions.Actor.of(request.user), reason=request.POST.get("reason", "")
         )
         messages.success(request, f"Request #{request_id} {'approved' if decision == 'approve' else 'rejected'}.")
     except ServiceError as error:

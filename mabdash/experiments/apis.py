@@ -16,9 +16,7 @@ from rest_framework.views import APIView
 from mabdash import metrics
 from mabdash.accounts.permissions import ManageAccess, ReadAccess, ServeAccess
 from mabdash.errors import InvalidInput
-from mabdash.experiments import selectors, services
-from mabdash.experiments.decisions import decide
-from mabdash.experiments.rewards import rewards_record
+from mabdash.experiments import selectors
 from mabdash.experiments.serializers import (
     ArmInput,
     ArmOutput,
@@ -37,6 +35,10 @@ from mabdash.experiments.serializers import (
     StateOutput,
     StatusInput,
 )
+from mabdash.experiments.services import experiments, registry
+from mabdash.experiments.services.audit import actor_name
+from mabdash.experiments.services.decisions import decide
+from mabdash.experiments.services.rewards import rewards_record
 from mabdash.parsers import PayloadTooLarge
 
 ERRORS = {
@@ -78,7 +80,7 @@ class ModelVersionListApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = parse_input(ModelVersionInput, request)
-        model = services.model_version_register(**data, actor=services.actor_name(request.user))
+        model = registry.model_version_register(**data, actor=actor_name(request.user))
         return Response(ModelVersionOutput(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -109,13 +111,13 @@ class ExperimentListApi(APIView):
         data = parse_input(ExperimentInput, request)
         policy = data.pop("policy")
         model_version_ids = data.pop("arms")
-        experiment = services.experiment_create(
+        experiment = experiments.experiment_create(
             **data,
             model_version_ids=model_version_ids,
             policy_kind=policy["kind"],
             policy_params=policy["params"],
             policy_seed=policy["seed"],
-            actor=services.actor_name(request.user),
+            actor=actor_name(request.user),
         )
         return Response(ExperimentOutput(experiment).data, status=status.HTTP_201_CREATED)
 
@@ -139,8 +141,8 @@ class ExperimentStatusApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
         data = parse_input(StatusInput, request)
-        experiment = services.experiment_set_status(
-            experiment, data["status"], actor=services.actor_name(request.user), reason=data["reason"]
+        experiment = experiments.experiment_set_status(
+            experiment, data["status"], actor=actor_name(request.user), reason=data["reason"]
         )
         return Response(ExperimentOutput(experiment).data)
 
@@ -156,7 +158,7 @@ class ExperimentArmAddApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         experiment = selectors.experiment_get(slug, request.user)
         data = parse_input(ArmInput, request)
-        arm = services.experiment_add_arm(experiment, data["model_version"], actor=services.actor_name(request.user))
+        arm = experiments.experiment_add_arm(experiment, data["model_version"], actor=actor_name(request.user))
         return Response(ArmOutput(arm).data, status=status.HTTP_201_CREATED)
 
 

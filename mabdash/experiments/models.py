@@ -7,10 +7,12 @@ reward ledger (plus ``PolicyChange``, the arm changes), rebuilt exactly by
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "lowercase letters, digits and hyphens, at most 63")
 
@@ -72,8 +74,12 @@ class Experiment(models.Model):
     guardrails = models.JSONField(default=dict, blank=True)
     approval_mode = models.CharField(max_length=10, choices=ApprovalMode.choices, default=ApprovalMode.DIRECT)
     rollback_mode = models.CharField(max_length=12, choices=RollbackMode.choices, default=RollbackMode.AUTO)
-    # Bumped by every change that alters what decide serves; web processes poll it.
+    # Bumped by every change that alters what decide serves (learning included); web
+    # processes poll it to reload their serving cache.
     serving_version = models.BigIntegerField(default=1)
+    # Bumped only by changes people make (status, arms, pins, weights, settings): an
+    # operator's action is refused as stale only when this moved since the page was loaded.
+    control_version = models.BigIntegerField(default=1)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -94,6 +100,18 @@ def lock_experiment(experiment_id: int) -> Experiment:
     blocks reward ingestion.
     """
     return Experiment.objects.select_for_update(no_key=True).get(pk=experiment_id)
+
+
+def experiment_versions_bump(experiment_id: int, *, control: bool) -> None:
+    """Announce a change of what decide serves; ``control`` also marks it a person's change.
+
+    The one place the two versions move: learning bumps ``serving_version`` only, every
+    control change (status, arms, overrides, settings) bumps both.
+    """
+    changes = {"serving_version": F("serving_version") + 1}
+    if control:
+        changes["control_version"] = F("control_version") + 1
+    Experiment.objects.filter(pk=experiment_id).update(**changes)
 
 
 class Arm(models.Model):
@@ -121,6 +139,51 @@ class Arm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.experiment_id}#{self.position} {self.model_version_id}"
+
+
+class Override(models.Model):
+    """A pin (one arm gets all traffic) or manual weights, replacing the policy's split.
+
+    At most one is in force per experiment; a new one ends the previous one. ``ended_at``
+    is set when it is cleared, replaced or found expired. Serving state, so it lives here
+    beside the arms; only ``mabdash.control`` changes it.
+    """
+
+    class Kind(models.TextChoices):
+        PIN = "pin"
+        WEIGHTS = "weights"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="overrides")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    position = models.PositiveIntegerField(null=True, blank=True, help_text="Pinned arm.")
+    weights = models.JSONField(null=True, blank=True, help_text="One weight per arm position, normalised to sum to 1.")
+    created_by = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment"], condition=Q(ended_at__isnull=True), name="one_active_override_per_experiment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        target = f"arm {self.position}" if self.kind == self.Kind.PIN else f"weights {self.weights}"
+        return f"{self.kind} {target} on {self.experiment_id}"
+
+    def describe(self) -> dict[str, Any]:
+        """The override as plain JSON types (audit records, API answers)."""
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "position": self.position,
+            "weights": self.weights,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
 
 
 class PolicyState(models.Model):
@@ -266,6 +329,8 @@ class AuditEntry(models.Model):
     )
     actor = models.CharField(max_length=150, help_text="User name, api-key:<name>, or system.")
     kind = models.CharField(max_length=40)
+    # One sentence in words, written by whoever records the entry (history cards, console).
+    summary = models.TextField(blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)

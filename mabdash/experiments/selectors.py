@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
 
 import policies
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.permissions import check_experiment_access
 from mabdash.errors import NotFound
-from mabdash.experiments.models import Arm, Experiment, ModelVersion, PolicyState, Reward
-from mabdash.experiments.serving import active_override, effective_allocation
+from mabdash.experiments.models import Arm, Experiment, ModelVersion, Override, PolicyState, Reward
+
+#: A reward waiting to be learned: stored in time to count, not yet applied to the policy.
+#: The one definition; the partial index ``reward_pending`` has the same condition.
+PENDING = Q(learn=True, applied_version__isnull=True)
 
 
 def _finite(value: float) -> float | None:
@@ -47,16 +53,81 @@ def model_version_get(model_id: int) -> ModelVersion:
     return model
 
 
-def _pending_rewards(experiment_id: int):
-    return Reward.objects.filter(experiment_id=experiment_id, learn=True, applied_version__isnull=True)
+# --------------------------------------------------------------------------- pending rewards
+def pending_rewards(experiment_id: int | None = None) -> QuerySet[Reward]:
+    """Rewards waiting to be learned (of one experiment, or of all)."""
+    rewards = Reward.objects.filter(PENDING)
+    return rewards if experiment_id is None else rewards.filter(experiment_id=experiment_id)
 
 
 def pending_reward_count(experiment_id: int) -> int:
-    return _pending_rewards(experiment_id).count()
+    return pending_rewards(experiment_id).count()
 
 
 def has_pending_rewards(experiment_id: int) -> bool:
-    return _pending_rewards(experiment_id).exists()
+    return pending_rewards(experiment_id).exists()
+
+
+def pending_reward_summary() -> dict[int, tuple[int, datetime]]:
+    """Experiment id → (pending rewards, when the oldest arrived), for experiments with any."""
+    rows = pending_rewards().values("experiment_id").annotate(n=Count("id"), oldest=Min("received_at"))
+    return {row["experiment_id"]: (row["n"], row["oldest"]) for row in rows}
+
+
+def experiments_waiting_since(cutoff: datetime) -> list[int]:
+    """Experiments with a reward pending since ``cutoff`` or longer (beat's sweep)."""
+    return list(pending_rewards().filter(received_at__lte=cutoff).values_list("experiment_id", flat=True).distinct())
+
+
+# --------------------------------------------------------------------------- overrides
+def override_active(experiment_id: int, now: datetime | None = None) -> Override | None:
+    """The override in force now: not ended and not past its expiry.
+
+    The one meaning of "active": an override past ``expires_at`` stops counting at once,
+    even before beat's sweep marks it ended.
+    """
+    now = now or timezone.now()
+    return (
+        Override.objects.filter(experiment_id=experiment_id, ended_at__isnull=True).exclude(expires_at__lte=now).first()
+    )
+
+
+def overrides_active(experiment_ids: Sequence[int], now: datetime | None = None) -> dict[int, Override]:
+    """:func:`override_active` for many experiments in one query."""
+    now = now or timezone.now()
+    overrides = Override.objects.filter(experiment_id__in=experiment_ids, ended_at__isnull=True).exclude(
+        expires_at__lte=now
+    )
+    return {override.experiment_id: override for override in overrides}
+
+
+def effective_allocation(
+    policy_allocation: Sequence[float], arms: Sequence[Arm], override: Override | None = None
+) -> tuple[tuple[float, ...], str]:
+    """The allocation decide serves, and how it is served.
+
+    An active pin on an active arm sends it everything (``pin``); manual weights replace
+    the policy's split over the active arms (``weights``); otherwise the policy's
+    allocation over the active arms (``policy``). Arms that are not active never get
+    traffic.
+    """
+    active = [arm.status == Arm.Status.ACTIVE for arm in arms]
+    pinned = override.position if override is not None and override.kind == Override.Kind.PIN else None
+    if pinned is not None and pinned < len(arms) and active[pinned]:
+        return tuple(1.0 if i == pinned else 0.0 for i in range(len(arms))), "pin"
+    if override is not None and override.kind == Override.Kind.WEIGHTS and override.weights:
+        weights = [w if ok else 0.0 for w, ok in zip(override.weights, active, strict=False)]
+        if sum(weights) > 0:
+            weights += [0.0] * (len(arms) - len(weights))
+            return tuple(w / sum(weights) for w in weights), "weights"
+    weights = [p if ok else 0.0 for p, ok in zip(policy_allocation, active, strict=False)]
+    weights += [0.0] * (len(arms) - len(weights))
+    total = sum(weights)
+    if total <= 0:
+        # Every arm with probability was excluded: spread over the active ones.
+        weights = [1.0 if ok else 0.0 for ok in active]
+        total = sum(weights) or 1.0
+    return tuple(w / total for w in weights), "policy"
 
 
 def experiment_state(experiment: Experiment) -> dict[str, Any]:
@@ -64,7 +135,7 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
     state = PolicyState.objects.get(experiment=experiment)
     policy = policies.policy_from_state(state.state)
     arms = list(Arm.objects.filter(experiment=experiment).select_related("model_version").order_by("position"))
-    override = active_override(experiment.pk)
+    override = override_active(experiment.pk)
     allocation, served_by = effective_allocation(state.allocation, arms, override)
     belief = policy.belief()
     best = policy.probability_best()

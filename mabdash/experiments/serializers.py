@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mabdash.experiments.models import Experiment
-from mabdash.experiments.serving import active_override
+from mabdash.experiments.selectors import override_active
 from mabdash.strict_fields import MAX_ID, IdField, StrictCharField, StrictFloatField, StrictIntegerField
 
 
@@ -128,7 +128,7 @@ class ExperimentOutput(serializers.Serializer):
 
     @extend_schema_field(OverrideSchema)
     def get_override(self, experiment: Experiment) -> dict | None:
-        override = active_override(experiment.pk)
+        override = override_active(experiment.pk)
         return override.describe() if override else None
 
 

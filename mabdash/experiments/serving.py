@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
-from django.utils import timezone
 
-from mabdash.control.models import Override
 from mabdash.errors import NotFound, Unavailable
 from mabdash.experiments.models import Arm, Experiment, PolicyState
+from mabdash.experiments.selectors import effective_allocation, override_active
 
 logger = logging.getLogger(__name__)
 
@@ -81,43 +80,6 @@ class ServingEntry:
         return bisect_right(self.cdf, uniform)
 
 
-def effective_allocation(
-    policy_allocation: list[float], arms: list[Arm], override: Override | None = None
-) -> tuple[tuple[float, ...], str]:
-    """The allocation decide serves, and how it is served.
-
-    An active pin on an active arm sends it everything (``pin``); manual weights replace
-    the policy's split over the active arms (``weights``); otherwise the policy's
-    allocation over the active arms (``policy``). Arms that are not active never get
-    traffic.
-    """
-    active = [arm.status == Arm.Status.ACTIVE for arm in arms]
-    pinned = override.position if override is not None and override.kind == Override.Kind.PIN else None
-    if pinned is not None and pinned < len(arms) and active[pinned]:
-        return tuple(1.0 if i == override.position else 0.0 for i in range(len(arms))), "pin"
-    if override is not None and override.kind == Override.Kind.WEIGHTS and override.weights:
-        weights = [w if ok else 0.0 for w, ok in zip(override.weights, active, strict=False)]
-        if sum(weights) > 0:
-            weights += [0.0] * (len(arms) - len(weights))
-            return tuple(w / sum(weights) for w in weights), "weights"
-    weights = [p if ok else 0.0 for p, ok in zip(policy_allocation, active, strict=False)]
-    weights += [0.0] * (len(arms) - len(weights))
-    total = sum(weights)
-    if total <= 0:
-        # Every arm with probability was excluded: spread over the active ones.
-        weights = [1.0 if ok else 0.0 for ok in active]
-        total = sum(weights) or 1.0
-    return tuple(w / total for w in weights), "policy"
-
-
-def active_override(experiment_id: int) -> Override | None:
-    """The experiment's override in force now (an expired one no longer counts)."""
-    now = timezone.now()
-    return (
-        Override.objects.filter(experiment_id=experiment_id, ended_at__isnull=True).exclude(expires_at__lte=now).first()
-    )
-
-
 def load_entry(slug: str) -> ServingEntry:
     """Read an experiment's serving entry from the database."""
     experiment = Experiment.objects.filter(slug=slug).first()
@@ -126,7 +88,7 @@ def load_entry(slug: str) -> ServingEntry:
     arms = list(Arm.objects.filter(experiment=experiment).select_related("model_version").order_by("position"))
     state = PolicyState.objects.filter(experiment=experiment).values_list("allocation", "version").first()
     allocation_list, policy_version = state if state else ([], 0)
-    override = active_override(experiment.pk)
+    override = override_active(experiment.pk)
     allocation, served_by = effective_allocation(allocation_list, arms, override)
     return ServingEntry(
         experiment_id=experiment.pk,
@@ -203,6 +165,10 @@ class ServingCache:
         with self._lock:
             self._entries.pop(slug, None)
         return self.get(slug)
+
+    def size(self) -> int:
+        """Experiments this process can serve from memory."""
+        return len(self._entries)
 
     def clear(self) -> None:
         """Forget every entry (tests)."""

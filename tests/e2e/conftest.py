@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from mabdash.devstack import PostgresDatabase, RedisServer, Stack, create_experiment
 from tests.services import postgres_url
-from tests.stack import Client, PostgresDatabase, RedisServer, Stack
 
 
 @pytest.fixture
@@ -39,25 +38,4 @@ def production_stack(tmp_path, redis_server) -> Iterator[Stack]:
     database.drop()
 
 
-def create_experiment(
-    admin: Client, slug: str, policy: dict[str, Any] | None = None, arms: int = 3, **fields: Any
-) -> dict[str, Any]:
-    """Register ``arms`` model versions and a running experiment over them, via the API."""
-    ids = []
-    for i in range(arms):
-        response = admin.post(
-            "/api/v1/models/", {"name": f"{slug}-model", "version": str(i), "artifact_uri": f"s3://{slug}/{i}"}
-        )
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
-    body = {
-        "slug": slug,
-        "name": slug,
-        "policy": policy or {"kind": "thompson"},
-        "arms": ids,
-        "status": "running",
-        **fields,
-    }
-    response = admin.post("/api/v1/experiments/", body)
-    assert response.status_code == 201, response.text
-    return response.json()
+__all__ = ["create_experiment"]

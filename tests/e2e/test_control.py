@@ -10,10 +10,9 @@ import json
 import numpy as np
 import pytest
 
+from mabdash.devstack import Client, create_experiment, wait_for
 from tests.e2e.browser import chromium, login, screenshot, wait_js
-from tests.e2e.conftest import create_experiment
 from tests.receiver import Receiver
-from tests.stack import Client, wait_for
 
 pytestmark = [pytest.mark.stack]
 
@@ -96,7 +95,7 @@ def test_veto_window_a_vetoed_proposal_never_applies_an_unvetoed_one_does(contro
     stack, web, admin = control_stack
     create_experiment(admin, "vetoes", rollback_mode="veto_window", guardrails={"veto_minutes": 0.5})
     stack.shell(
-        "from mabdash.control.models import ActionRequest; from mabdash.control.services import SYSTEM, request_create; "
+        "from mabdash.control.models import ActionRequest; from mabdash.control.services.actions import SYSTEM, request_create; "
         "from mabdash.experiments.models import Experiment; e = Experiment.objects.get(slug='vetoes'); "
         "[request_create(e, 'rollback_arm', {'arm': arm}, ActionRequest.Mode.VETO_WINDOW, requested_by=SYSTEM, "
         "reason='detector fired', evidence={'rules': ['relative']}) for arm in (1, 2)]"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mabdash.devstack import Client, create_experiment
 from tests.e2e.browser import chromium, login, screenshot, wait_js
-from tests.e2e.conftest import create_experiment
-from tests.stack import Client
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 

@@ -10,8 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import create_experiment
-from tests.stack import Client, PostgresDatabase, PostgresServer, Stack, wait_for
+from mabdash.devstack import Client, PostgresDatabase, PostgresServer, Stack, create_experiment, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.pgserver, pytest.mark.redis]
 
@@ -66,8 +65,16 @@ def test_decide_survives_a_database_restart_and_rewards_are_never_lost(restartab
     single = client.post("/api/v1/rewards/", {"experiment": "outage", "arm": 0, "value": 1, "event_id": "c0"})
     assert single.status_code == 503
     assert client.get("/api/v1/experiments/outage/state/").status_code == 503
-    health = requests.get(f"{web}/healthz/", timeout=10)
-    assert health.status_code == 503 and health.json()["database"] == "unavailable"
+    # Live, and ready: this process serves the experiment from its last known allocation.
+    assert requests.get(f"{web}/livez", timeout=10).status_code == 200
+    ready = requests.get(f"{web}/readyz", timeout=10)
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "degraded",
+        "serving": "last_known",
+        "database": "unavailable",
+        "cached_experiments": 1,
+    }
 
     server.start()
     retried = wait_for(lambda: (r := client.post("/api/v1/rewards/", batch)).status_code == 200 and r, 60, "a retry")

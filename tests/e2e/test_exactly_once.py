@@ -12,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import create_experiment
-from tests.stack import Client, wait_for
+from mabdash.devstack import Client, create_experiment, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis]
 
@@ -109,10 +108,9 @@ def test_worker_killed_mid_apply_loses_and_duplicates_nothing(production_stack):
         "from mabdash.experiments.models import Experiment; print(Experiment.objects.get(slug='crash').pk)"
     )
     stack.shell(
-        "from mabdash.experiments.tasks import apply_pending_rewards_task as t; "
-        f"[t.delay({experiment_id}) for _ in range(5)]"
+        f"from mabdash.control.tasks import learning_cycle_task as t; [t.delay({experiment_id}) for _ in range(5)]"
     )
-    wait_for(lambda: stack.log("survivor").count("apply_pending_rewards_task") >= 5 + 1, 30, "redelivered tasks to run")
+    wait_for(lambda: stack.log("survivor").count("learning_cycle_task") >= 5 + 1, 30, "redelivered tasks to run")
     assert client.state("crash")["policy_version"] == state["policy_version"]
     assert "crash: unchanged" in stack.manage("rebuild_policy_state", "--write", "crash").stdout
 
@@ -133,10 +131,9 @@ def test_two_workers_on_one_experiment_count_each_reward_once(production_stack):
     )
     # Many apply tasks at once: both workers take some and contend for the experiment's lock.
     stack.shell(
-        "from mabdash.experiments.tasks import apply_pending_rewards_task as t; "
-        f"[t.delay({experiment_id}) for _ in range(60)]"
+        f"from mabdash.control.tasks import learning_cycle_task as t; [t.delay({experiment_id}) for _ in range(60)]"
     )
     stack.start_beat()
     assert_state_matches(client, stack, "pair", batches)
     for worker in ("left", "right"):
-        assert "apply_pending_rewards_task" in stack.log(worker), f"{worker} applied nothing"
+        assert "learning_cycle_task" in stack.log(worker), f"{worker} applied nothing"

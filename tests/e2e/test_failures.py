@@ -8,8 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.e2e.conftest import create_experiment
-from tests.stack import Client
+from mabdash.devstack import Client, create_experiment
 
 pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import create_experiment
-from tests.stack import Client
+from mabdash.devstack import Client, create_experiment
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]

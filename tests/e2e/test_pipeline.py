@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.conftest import create_experiment
-from tests.stack import Client, wait_for
+from mabdash.devstack import Client, create_experiment, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stack import Client, wait_for
+from mabdash.devstack import Client, wait_for
 
 pytestmark = pytest.mark.stack
 

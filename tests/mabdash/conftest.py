@@ -14,9 +14,10 @@ from rest_framework.test import APIClient
 
 from mabdash.accounts.authentication import forget_cached_keys
 from mabdash.accounts.services import api_key_create, user_create
-from mabdash.experiments import services
-from mabdash.experiments.decision_log import decision_buffer
 from mabdash.experiments.models import Experiment, ModelVersion
+from mabdash.experiments.services.decision_log import decision_buffer
+from mabdash.experiments.services.experiments import experiment_create
+from mabdash.experiments.services.registry import model_version_register
 from mabdash.experiments.serving import serving_cache
 
 
@@ -53,7 +54,7 @@ def viewer(db):
 @pytest.fixture
 def model_versions(db) -> list[ModelVersion]:
     return [
-        services.model_version_register(
+        model_version_register(
             name="churn", version=str(i), artifact_uri=f"s3://models/churn/{i}", validation_score=score, actor="t"
         )
         for i, score in enumerate([0.81, 0.86, 0.79], start=1)
@@ -71,7 +72,7 @@ def make_experiment(model_versions) -> Callable[..., Experiment]:
             "actor": "tester",
         }
         options.update(overrides)
-        return services.experiment_create(slug=slug, **options)
+        return experiment_create(slug=slug, **options)
 
     return make
 

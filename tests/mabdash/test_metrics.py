@@ -7,7 +7,7 @@ import re
 import pytest
 from django.test import Client
 
-from mabdash.experiments import learning
+from mabdash.control.services.learning_cycle import learning_cycle_run
 
 pytestmark = pytest.mark.django_db
 
@@ -48,8 +48,8 @@ def test_metrics_count_decisions_rewards_lag_and_approvals(api, client_key, expe
     assert sample(text, "mabdash_rewards_total", '{outcome="rejected"}') >= 1
     assert sample(text, "mabdash_pending_rewards", '{experiment="churn"}') == 4
     assert sample(text, "mabdash_learning_lag_seconds", '{experiment="churn"}') >= 0
-    learning.apply_pending_rewards(experiment.pk)
-    from mabdash.control.services import Actor, action_submit
+    learning_cycle_run(experiment.pk)
+    from mabdash.control.services.actions import Actor, action_submit
 
     action_submit(experiment, "rollback_arm", {"arm": 2}, Actor.of(operator), reason="metrics test")
     text = scrape.get("/metrics").content.decode()

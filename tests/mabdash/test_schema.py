@@ -9,7 +9,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from mabdash.experiments import learning, services
+from mabdash.control.services.learning_cycle import learning_cycle_run
+from mabdash.experiments.services.registry import model_version_register
 from tests.openapi import OpenApi
 
 pytestmark = pytest.mark.django_db
@@ -80,12 +81,12 @@ def calls(ctx: dict[str, Any]) -> dict[str, Call]:
 
 
 def test_every_operation_is_exercised_and_matches_the_schema(schema, api, admin_key, experiment, model_versions):
-    spare = services.model_version_register(name="spare", version="1", artifact_uri="s3://s", actor="t")
-    learning.apply_pending_rewards(experiment.pk)
+    spare = model_version_register(name="spare", version="1", artifact_uri="s3://s", actor="t")
+    learning_cycle_run(experiment.pk)
     from mabdash.accounts.services import user_create
     from mabdash.control.models import ActionRequest
-    from mabdash.control.services import SYSTEM, request_create
-    from mabdash.control.webhook_services import webhook_create
+    from mabdash.control.services.actions import SYSTEM, request_create
+    from mabdash.control.services.webhooks import webhook_create
 
     requests = [
         request_create(experiment, "pause", {}, ActionRequest.Mode.APPROVAL, requested_by=SYSTEM) for _ in range(2)

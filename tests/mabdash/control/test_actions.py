@@ -10,11 +10,10 @@ from django.utils import timezone
 
 from mabdash.accounts.authentication import principal_for_key
 from mabdash.accounts.services import api_key_create
-from mabdash.control.models import Override
-from mabdash.control.services import Actor, action_submit, due_process
+from mabdash.control.services.actions import Actor, action_submit, overrides_expire_due
 from mabdash.errors import Conflict, Forbidden, InvalidInput
-from mabdash.experiments.decisions import decide
-from mabdash.experiments.models import Arm, AuditEntry, Experiment, PolicyState
+from mabdash.experiments.models import Arm, AuditEntry, Experiment, Override, PolicyState
+from mabdash.experiments.services.decisions import decide
 from mabdash.experiments.serving import serving_cache
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +57,7 @@ def test_pin_expires_on_time_without_any_process(experiment, operator, principal
         assert {d.arm for d in decisions(principal, 5)} == {2}
     with time_machine.travel(start + timedelta(minutes=31), tick=False):
         assert {d.served_by for d in decisions(principal, 5)} == {"policy"}  # decide stops at once
-        assert due_process()["overrides_expired"] == 1  # beat records the expiry
+        assert overrides_expire_due() == 1  # beat records the expiry
     override = Override.objects.get()
     assert override.end_reason == "expired"
     assert AuditEntry.objects.filter(kind="override.expired").count() == 1

@@ -11,7 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from mabdash.control.models import ActionRequest
-from mabdash.control.services import SYSTEM, Actor, action_submit, due_process, request_create, request_decide
+from mabdash.control.services.actions import SYSTEM, Actor, action_submit, request_create
+from mabdash.control.services.approvals import proposals_apply_due, request_decide, requests_expire_due
 from mabdash.errors import Conflict, Forbidden
 from mabdash.experiments.models import Arm, AuditEntry, Experiment
 
@@ -83,7 +84,7 @@ def test_pending_requests_expire(four_eyes, operator, approver):
     assert ActionRequest.objects.get(pk=request.pk).status == "expired"
     other = action_submit(four_eyes, "pause", {}, Actor.of(operator)).request
     with time_machine.travel(timezone.now() + timedelta(minutes=61), tick=False):
-        assert due_process()["requests_expired"] == 1
+        assert requests_expire_due() == 1
     assert ActionRequest.objects.get(pk=other.pk).status == "expired"
 
 
@@ -117,9 +118,9 @@ def test_veto_window_applies_an_unvetoed_proposal_when_the_window_ends(make_expe
     assert proposal.apply_at == start + timedelta(minutes=10) and proposal.expires_at is None
     request_decide(vetoed.pk, False, Actor.of(approver), reason="false alarm")
     with time_machine.travel(start + timedelta(minutes=9), tick=False):
-        assert due_process()["proposals_applied"] == 0
+        assert proposals_apply_due() == 0
     with time_machine.travel(start + timedelta(minutes=11), tick=False):
-        assert due_process()["proposals_applied"] == 1
+        assert proposals_apply_due() == 1
     assert ActionRequest.objects.get(pk=proposal.pk).status == "applied"
     assert ActionRequest.objects.get(pk=vetoed.pk).status == "rejected"
     statuses = dict(Arm.objects.filter(experiment=experiment).values_list("position", "status"))

@@ -8,9 +8,9 @@ import pytest
 from mabdash.accounts.authentication import principal_for_key
 from mabdash.accounts.services import api_key_create
 from mabdash.control.models import ActionRequest, GuardrailState
-from mabdash.experiments import learning
+from mabdash.control.services.learning_cycle import learning_cycle_run
 from mabdash.experiments.models import Arm, AuditEntry, PolicyState
-from mabdash.experiments.rewards import rewards_record
+from mabdash.experiments.services.rewards import rewards_record
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def feed(experiment, means, n_per_arm, seed=0):
         for arm, mean in enumerate(means)
     ]
     assert {o.status for o in rewards_record(items, principal)} == {"accepted"}
-    return learning.apply_pending_rewards(experiment.pk)
+    return learning_cycle_run(experiment.pk)
 
 
 def statuses(experiment):
@@ -74,7 +74,7 @@ def test_auto_mode_rolls_back_on_a_relative_detection(make_experiment):
 
 
 def test_the_last_active_arm_is_never_rolled_back_but_raises_an_alert(make_experiment, operator):
-    from mabdash.control.services import Actor, action_submit
+    from mabdash.control.services.actions import Actor, action_submit
 
     experiment = make_experiment("last")
     action_submit(experiment, "pause_arm", {"arm": 0}, Actor.of(operator))
@@ -117,7 +117,7 @@ def test_learning_under_a_pin_keeps_the_estimates_right(make_experiment, operato
     non-contextual bandit an arm's rewards do not depend on who chose it, so the per-arm
     estimates stay unbiased, and after the pin the policy allocates from them as before.
     """
-    from mabdash.control.services import Actor, action_submit
+    from mabdash.control.services.actions import Actor, action_submit
 
     experiment = make_experiment("pinned", guardrails={"enabled": False})
     feed(experiment, [0.3, 0.7, 0.5], 50, seed=3)
@@ -127,7 +127,7 @@ def test_learning_under_a_pin_keeps_the_estimates_right(make_experiment, operato
     rewards_record(
         [{"experiment": "pinned", "arm": 0, "value": float(rng.random() < 0.3)} for _ in range(2000)], principal
     )
-    learning.apply_pending_rewards(experiment.pk)
+    learning_cycle_run(experiment.pk)
     action_submit(experiment, "clear_override", {}, Actor.of(operator))
     state = PolicyState.objects.get(experiment=experiment)
     counts, sums = state.state["counts"], state.state["sums"]

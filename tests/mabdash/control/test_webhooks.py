@@ -11,10 +11,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from mabdash.control import webhooks
 from mabdash.control.models import ActionRequest, WebhookDelivery
-from mabdash.control.services import Actor, action_submit, request_decide
-from mabdash.control.webhook_services import webhook_create
+from mabdash.control.services import webhooks
+from mabdash.control.services.actions import Actor, action_submit
+from mabdash.control.services.approvals import request_decide
+from mabdash.control.services.webhooks import webhook_create
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ def test_an_applied_rollback_is_posted_signed(experiment, operator, receiver):
     webhook_create(experiment, url=receiver.url, events=[], secret=SECRET, actor="t")
     action_submit(experiment, "rollback_arm", {"arm": 1}, Actor.of(operator), reason="bad calibration")
     (delivery,) = WebhookDelivery.objects.all()
-    assert webhooks.deliver(delivery.pk) == "delivered"
+    assert webhooks.webhook_deliver(delivery.pk) == "delivered"
     (request,) = receiver.requests
     headers, body = request["headers"], request["body"]
     expected = hmac.new(
@@ -45,7 +46,7 @@ def test_an_applied_rollback_is_posted_signed(experiment, operator, receiver):
     assert payload["data"] == {"arm": 1, "by": "olivia", "reason": "bad calibration", "evidence": {}}
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
-    assert webhooks.deliver(delivery.pk) == "not due"  # a redelivered task sends nothing twice
+    assert webhooks.webhook_deliver(delivery.pk) == "not due"  # a redelivered task sends nothing twice
 
 
 def test_a_failing_receiver_is_retried_with_exponential_backoff(experiment, operator, settings):
@@ -57,17 +58,17 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff(experiment, oper
         delivery = WebhookDelivery.objects.get()
         start = timezone.now()
         with time_machine.travel(start, tick=False):
-            assert webhooks.deliver(delivery.pk) == "pending"
-            assert webhooks.deliver(delivery.pk) == "not due"
+            assert webhooks.webhook_deliver(delivery.pk) == "pending"
+            assert webhooks.webhook_deliver(delivery.pk) == "not due"
         delivery.refresh_from_db()
         assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (1, 500, "HTTP 500")
         assert delivery.next_attempt_at == start + timedelta(seconds=10)
         with time_machine.travel(start + timedelta(seconds=11), tick=False):
-            assert webhooks.deliver(delivery.pk) == "pending"
+            assert webhooks.webhook_deliver(delivery.pk) == "pending"
         delivery.refresh_from_db()
         assert delivery.next_attempt_at == start + timedelta(seconds=11 + 20)  # doubled
         with time_machine.travel(start + timedelta(seconds=40), tick=False):
-            assert webhooks.deliver(delivery.pk) == "delivered"
+            assert webhooks.webhook_deliver(delivery.pk) == "delivered"
         assert len(failing.requests) == 3
     finally:
         failing.close()
@@ -81,7 +82,7 @@ def test_an_unreachable_receiver_fails_after_the_last_attempt(experiment, operat
     action_submit(experiment, "rollback_arm", {"arm": 0}, Actor.of(operator), reason="x")
     delivery = WebhookDelivery.objects.get()
     for _ in range(webhooks.MAX_ATTEMPTS):
-        webhooks.deliver(delivery.pk)
+        webhooks.webhook_deliver(delivery.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 6, None)
     assert delivery.last_error
@@ -95,7 +96,7 @@ def test_approval_events_reach_subscribers(make_experiment, operator, approver, 
     request = action_submit(experiment, "stop", {}, Actor.of(operator)).request
     request_decide(request.pk, False, Actor.of(approver), reason="not now")
     for delivery in WebhookDelivery.objects.order_by("id"):
-        webhooks.deliver(delivery.pk)
+        webhooks.webhook_deliver(delivery.pk)
     events = [json.loads(r["body"]) for r in receiver.requests]
     assert [e["event"] for e in events] == ["approval.requested", "approval.decided"]
     assert events[1]["data"]["status"] == ActionRequest.Status.REJECTED and events[1]["data"]["decided_by"] == "ana"

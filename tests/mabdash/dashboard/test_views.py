@@ -11,12 +11,13 @@ from django.test import Client
 from django.utils import timezone
 
 from mabdash.accounts.authentication import principal_for_key
+from mabdash.control.services.learning_cycle import learning_cycle_run
 from mabdash.dashboard import selectors
-from mabdash.experiments import learning, services
-from mabdash.experiments.decision_log import decision_buffer
-from mabdash.experiments.decisions import decide
 from mabdash.experiments.models import AllocationSnapshot, AuditEntry, Experiment
-from mabdash.experiments.rewards import rewards_record
+from mabdash.experiments.services.decision_log import decision_buffer
+from mabdash.experiments.services.decisions import decide
+from mabdash.experiments.services.experiments import experiment_set_status
+from mabdash.experiments.services.rewards import rewards_record
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def traffic(experiment, client_key):
     decisions = [decide("churn", principal) for _ in range(20)]
     decision_buffer.flush()
     rewards_record([{"decision_id": d.decision_id, "value": float(d.arm == 1)} for d in decisions], principal)
-    learning.apply_pending_rewards(experiment.pk)
+    learning_cycle_run(experiment.pk)
     return decisions
 
 
@@ -172,7 +173,7 @@ def test_dashboard_posts_require_csrf(operator, experiment):
 
 def test_acting_on_stale_state_shows_a_clear_message(operator, experiment):
     stale = experiment.serving_version
-    services.experiment_set_status(experiment, "paused", actor="someone-else")
+    experiment_set_status(experiment, "paused", actor="someone-else")
     response = logged_in(operator).post(
         "/experiments/churn/actions/", {"action": "resume", "expected_version": stale}, follow=True
     )
@@ -185,7 +186,7 @@ def test_acting_on_stale_state_shows_a_clear_message(operator, experiment):
 
 
 def test_an_invalid_status_change_shows_a_message(operator, experiment):
-    services.experiment_set_status(experiment, "stopped", actor="t")
+    experiment_set_status(experiment, "stopped", actor="t")
     response = logged_in(operator).post("/experiments/churn/actions/", {"action": "resume"}, follow=True)
     assert [str(m) for m in response.context["messages"]] == ["status: cannot go from stopped to running"]
 
@@ -201,7 +202,7 @@ def test_model_pages(viewer, traffic, model_versions):
 
 
 def test_audit_log_filters_and_exports_csv(viewer, operator, experiment):
-    services.experiment_set_status(experiment, "paused", actor="olivia", reason="incident")
+    experiment_set_status(experiment, "paused", actor="olivia", reason="incident")
     client = logged_in(viewer)
     everything = client.get("/audit/").context["page"].object_list
     assert [e.kind for e in everything] == [

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mabdash.experiments.decision_log import decision_buffer
 from mabdash.experiments.models import Decision, Experiment, Reward
+from mabdash.experiments.services.decision_log import decision_buffer
 
 pytestmark = pytest.mark.django_db
 
@@ -110,9 +110,9 @@ def test_status_changes_and_arm_additions(api, admin_key, experiment, model_vers
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     bad = client.post("/api/v1/experiments/churn/status/", {"status": "archived"}, format="json")
     assert bad.status_code == 400 and bad.json()["errors"] == {"status": ['"archived" is not a valid choice.']}
-    from mabdash.experiments import services
+    from mabdash.experiments.services.registry import model_version_register
 
-    newcomer = services.model_version_register(name="churn", version="9", artifact_uri="s3://c/9", actor="t")
+    newcomer = model_version_register(name="churn", version="9", artifact_uri="s3://c/9", actor="t")
     added = client.post("/api/v1/experiments/churn/arms/", {"model_version": newcomer.pk}, format="json")
     assert added.status_code == 201 and added.json()["position"] == 3
     duplicate = client.post("/api/v1/experiments/churn/arms/", {"model_version": newcomer.pk}, format="json")
@@ -170,9 +170,9 @@ def test_paused_and_stopped_experiments_serve_their_default_arm(
 ):
     experiment = make_experiment("held", default_arm=2)
     from mabdash.accounts.services import api_key_create
-    from mabdash.experiments import services
+    from mabdash.experiments.services.experiments import experiment_set_status
 
-    services.experiment_set_status(experiment, status, actor="t")
+    experiment_set_status(experiment, status, actor="t")
     key = api_key_create(name="k2", experiments=[experiment]).raw_key
     body = api(key).post("/api/v1/experiments/held/decide/").json()
     assert (body["arm"], body["propensity"], body["served_by"], body["experiment_status"]) == (
@@ -187,12 +187,12 @@ def test_paused_and_stopped_experiments_serve_their_default_arm(
 def test_decide_follows_the_learned_allocation(api, client_key, make_experiment, model_versions):
     experiment = make_experiment("greedy", policy_kind="epsilon_greedy", policy_params={"epsilon": 0.0})
     from mabdash.accounts.services import api_key_create
-    from mabdash.experiments import learning
+    from mabdash.control.services.learning_cycle import learning_cycle_run
 
     key = api_key_create(name="k3", experiments=[experiment]).raw_key
     client = api(key)
     client.post("/api/v1/rewards/", {"rewards": [{"experiment": "greedy", "arm": 1, "value": 1}]}, format="json")
-    learning.apply_pending_rewards(experiment.pk)
+    learning_cycle_run(experiment.pk)
     arms = {client.post("/api/v1/experiments/greedy/decide/").json()["arm"] for _ in range(20)}
     assert arms == {1}
 
@@ -313,9 +313,9 @@ def test_state_reports_counts_allocation_and_pending(api, client_key, experiment
     )
     pending = client.get("/api/v1/experiments/churn/state/").json()
     assert (pending["pending_rewards"], pending["policy_version"]) == (3, 0)
-    from mabdash.experiments import learning
+    from mabdash.control.services.learning_cycle import learning_cycle_run
 
-    learning.apply_pending_rewards(experiment.pk)
+    learning_cycle_run(experiment.pk)
     state = client.get("/api/v1/experiments/churn/state/").json()
     assert (state["pending_rewards"], state["applied_rewards"], state["policy_version"]) == (0, 3, 1)
     arm = state["arms"][1]

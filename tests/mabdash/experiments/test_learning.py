@@ -7,9 +7,11 @@ import pytest
 
 import policies
 from mabdash.accounts.authentication import principal_for_key
-from mabdash.experiments import learning, services
 from mabdash.experiments.models import AllocationSnapshot, PolicyState, Reward
-from mabdash.experiments.rewards import rewards_record
+from mabdash.experiments.services import learning
+from mabdash.experiments.services.experiments import experiment_add_arm
+from mabdash.experiments.services.registry import model_version_register
+from mabdash.experiments.services.rewards import rewards_record
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +36,7 @@ def seeded_pairs(n: int, seed: int, kind: str = "binary"):
 def test_applying_learns_each_pending_reward_exactly_once(experiment, principal):
     pairs = seeded_pairs(250, 1)
     post(principal, "churn", pairs)
-    result = learning.apply_pending_rewards(experiment.pk)
+    result = learning.rewards_learn(experiment.pk)
     assert (result.applied, result.versions, result.more_pending) == (250, 1, False)
     state = PolicyState.objects.get(experiment=experiment)
     expected = policies.make_policy("thompson", 3, seed=0)
@@ -42,16 +44,16 @@ def test_applying_learns_each_pending_reward_exactly_once(experiment, principal)
     assert state.state["counts"] == expected.counts_.tolist()
     assert state.state["sums"] == expected.sums_.tolist()
     assert (state.version, state.applied_count) == (1, 250)
-    assert learning.apply_pending_rewards(experiment.pk).applied == 0  # a redelivered task changes nothing
+    assert learning.rewards_learn(experiment.pk).applied == 0  # a redelivered task changes nothing
     assert PolicyState.objects.get(experiment=experiment).version == 1
 
 
 def test_large_backlogs_are_applied_in_versioned_batches(experiment, principal, settings):
     settings.MABDASH = {**settings.MABDASH, "LEARNING_BATCH": 40, "LEARNING_MAX_PER_TASK": 100}
     post(principal, "churn", seeded_pairs(130, 2))
-    first = learning.apply_pending_rewards(experiment.pk)
+    first = learning.rewards_learn(experiment.pk)
     assert (first.applied, first.versions, first.more_pending) == (100, 3, True)
-    second = learning.apply_pending_rewards(experiment.pk)
+    second = learning.rewards_learn(experiment.pk)
     assert (second.applied, second.versions, second.more_pending) == (30, 1, False)
     versions = sorted(set(Reward.objects.values_list("applied_version", flat=True)))
     assert versions == [1, 2, 3, 4]
@@ -61,7 +63,7 @@ def test_late_rewards_are_never_learned(experiment, principal):
     Reward.objects.all().delete()
     post(principal, "churn", [(0, 1.0)])
     Reward.objects.update(learn=False)
-    assert learning.apply_pending_rewards(experiment.pk).applied == 0
+    assert learning.rewards_learn(experiment.pk).applied == 0
 
 
 def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, principal, settings):
@@ -70,7 +72,7 @@ def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, pr
     settings.MABDASH = {**settings.MABDASH, "SNAPSHOT_MIN_SECONDS": 0}
     serving_version = experiment.serving_version
     post(principal, "churn", seeded_pairs(50, 3))
-    learning.apply_pending_rewards(experiment.pk)
+    learning.rewards_learn(experiment.pk)
     experiment.refresh_from_db()
     assert experiment.serving_version == serving_version + 1
     snapshot = AllocationSnapshot.objects.filter(experiment=experiment).latest("created_at")
@@ -83,7 +85,7 @@ def test_applying_bumps_what_decide_serves_and_records_a_snapshot(experiment, pr
 def test_snapshots_are_rate_limited(experiment, principal, settings):
     settings.MABDASH = {**settings.MABDASH, "SNAPSHOT_MIN_SECONDS": 60}
     post(principal, "churn", seeded_pairs(5, 4))
-    learning.apply_pending_rewards(experiment.pk)
+    learning.rewards_learn(experiment.pk)
     assert AllocationSnapshot.objects.filter(experiment=experiment).count() == 1  # only the one at creation
 
 
@@ -98,17 +100,19 @@ def test_rebuilding_from_the_ledger_reproduces_the_live_state_exactly(make_exper
 
     principal = principal_for_key(api_key_create(name="k", experiments=[experiment]).raw_key)
     post(principal, experiment.slug, seeded_pairs(100, 5, "bounded"))
-    learning.apply_pending_rewards(experiment.pk)
-    newcomer = services.model_version_register(
+    learning.rewards_learn(experiment.pk)
+    newcomer = model_version_register(
         name="late-joiner", version=kind, artifact_uri="s3://x", validation_score=0.9, actor="t"
     )
-    services.experiment_add_arm(experiment, newcomer.pk, actor="t")
-    learning.policy_set_active(experiment.pk, 0, False)
+    experiment_add_arm(experiment, newcomer.pk, actor="t")
+    with learning.policy_session(experiment.pk) as session:
+        session.set_active(0, False)
     post(principal, experiment.slug, [*seeded_pairs(120, 6, "bounded"), (3, 0.75), (3, 0.5)])
-    learning.apply_pending_rewards(experiment.pk)
-    learning.policy_set_active(experiment.pk, 0, True)
+    learning.rewards_learn(experiment.pk)
+    with learning.policy_session(experiment.pk) as session:
+        session.set_active(0, True)
     post(principal, experiment.slug, seeded_pairs(30, 7, "bounded"))
-    learning.apply_pending_rewards(experiment.pk)
+    learning.rewards_learn(experiment.pk)
 
     live = PolicyState.objects.get(experiment=experiment)
     rebuilt, version = learning.policy_rebuild(experiment.pk)

@@ -10,9 +10,9 @@ from django.utils import timezone
 from mabdash.accounts.authentication import principal_for_key
 from mabdash.accounts.services import api_key_create
 from mabdash.experiments import decision_ids
-from mabdash.experiments.decisions import decide
 from mabdash.experiments.models import Reward
-from mabdash.experiments.rewards import rewards_record
+from mabdash.experiments.services.decisions import decide
+from mabdash.experiments.services.rewards import rewards_record
 
 pytestmark = pytest.mark.django_db
 
@@ -160,12 +160,13 @@ def test_a_key_cannot_reward_another_experiment(make_experiment, experiment, pri
 
 
 def test_a_reward_for_an_arm_added_a_moment_ago_is_accepted_despite_a_stale_cache(experiment, principal, settings):
-    from mabdash.experiments import services
+    from mabdash.experiments.services.experiments import experiment_add_arm
+    from mabdash.experiments.services.registry import model_version_register
 
     settings.MABDASH = {**settings.MABDASH, "SERVING_REFRESH_SECONDS": 3600}  # the cache never refreshes by itself
     assert rewards_record([{"experiment": "churn", "arm": 0, "value": 1}], principal)[0].status == "accepted"
-    newcomer = services.model_version_register(name="churn", version="4", artifact_uri="s3://c/4", actor="t")
-    services.experiment_add_arm(experiment, newcomer.pk, actor="t")
+    newcomer = model_version_register(name="churn", version="4", artifact_uri="s3://c/4", actor="t")
+    experiment_add_arm(experiment, newcomer.pk, actor="t")
     (outcome,) = rewards_record([{"experiment": "churn", "arm": 3, "value": 1}], principal)
     assert outcome.status == "accepted"
     assert Reward.objects.filter(arm__position=3).count() == 1

@@ -6,14 +6,15 @@ import pytest
 
 import policies
 from mabdash.errors import Conflict, InvalidInput
-from mabdash.experiments import services
 from mabdash.experiments.models import AuditEntry, Experiment, PolicyChange, PolicyState
+from mabdash.experiments.services.experiments import experiment_add_arm, experiment_set_status
+from mabdash.experiments.services.registry import model_version_register
 
 pytestmark = pytest.mark.django_db
 
 
 def test_registering_a_model_version_is_audited():
-    model = services.model_version_register(
+    model = model_version_register(
         name="fraud-gbm",
         version="2.1",
         artifact_uri="s3://m/fraud/2.1",
@@ -33,7 +34,7 @@ def test_registering_a_model_version_is_audited():
 
 def test_the_same_name_and_version_cannot_be_registered_twice(model_versions):
     with pytest.raises(Conflict) as caught:
-        services.model_version_register(name="churn", version="1", artifact_uri="s3://x", actor="t")
+        model_version_register(name="churn", version="1", artifact_uri="s3://x", actor="t")
     assert caught.value.errors == {"version": ["model 'churn' version '1' is already registered"]}
 
 
@@ -50,7 +51,7 @@ def test_the_same_name_and_version_cannot_be_registered_twice(model_versions):
 def test_bad_model_fields_are_named(fields, field):
     arguments = {"name": "m", "version": "1", "artifact_uri": "s3://m", "actor": "t", **fields}
     with pytest.raises(InvalidInput) as caught:
-        services.model_version_register(**arguments)
+        model_version_register(**arguments)
     assert list(caught.value.errors) == [field]
 
 
@@ -71,7 +72,7 @@ def test_validation_policy_takes_scores_from_the_model_versions(make_experiment)
 
 
 def test_validation_policy_needs_every_score(make_experiment, model_versions):
-    unscored = services.model_version_register(name="x", version="1", artifact_uri="s3://x", actor="t")
+    unscored = model_version_register(name="x", version="1", artifact_uri="s3://x", actor="t")
     with pytest.raises(InvalidInput) as caught:
         make_experiment("val", policy_kind="validation", model_version_ids=[model_versions[0].pk, unscored.pk])
     assert caught.value.errors == {"arms": ["the validation policy needs a validation score for x:1"]}
@@ -129,27 +130,27 @@ def test_slug_rules_and_uniqueness(make_experiment, experiment):
 
 def test_status_transitions_bump_the_serving_version_and_are_audited(experiment):
     before = experiment.serving_version
-    paused = services.experiment_set_status(experiment, "paused", actor="olivia", reason="incident 42")
+    paused = experiment_set_status(experiment, "paused", actor="olivia", reason="incident 42")
     assert paused.status == "paused" and paused.serving_version == before + 1
     entry = AuditEntry.objects.filter(kind="experiment.status").get()
     assert (entry.before, entry.after, entry.reason) == ({"status": "running"}, {"status": "paused"}, "incident 42")
-    stopped = services.experiment_set_status(paused, "stopped", actor="olivia")
+    stopped = experiment_set_status(paused, "stopped", actor="olivia")
     with pytest.raises(Conflict) as caught:
-        services.experiment_set_status(stopped, "running", actor="olivia")
+        experiment_set_status(stopped, "running", actor="olivia")
     assert caught.value.errors == {"status": ["cannot go from stopped to running"]}
 
 
 def test_adding_an_arm_extends_the_running_policy(experiment):
-    newcomer = services.model_version_register(name="churn", version="4", artifact_uri="s3://c/4", actor="t")
-    arm = services.experiment_add_arm(experiment, newcomer.pk, actor="olivia")
+    newcomer = model_version_register(name="churn", version="4", artifact_uri="s3://c/4", actor="t")
+    arm = experiment_add_arm(experiment, newcomer.pk, actor="olivia")
     assert arm.position == 3
     state = PolicyState.objects.get(experiment=experiment)
     assert (state.version, state.state["n_arms"], len(state.allocation)) == (1, 4, 4)
     assert PolicyChange.objects.get(experiment=experiment, version=1).kind == "add_arm"
     with pytest.raises(Conflict):
-        services.experiment_add_arm(experiment, newcomer.pk, actor="olivia")
+        experiment_add_arm(experiment, newcomer.pk, actor="olivia")
     with pytest.raises(InvalidInput) as caught:
-        services.experiment_add_arm(experiment, 999, actor="olivia")
+        experiment_add_arm(experiment, 999, actor="olivia")
     assert caught.value.errors == {"model_version": ["no model version with id 999"]}
 
 

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mabdash.experiments import learning
 from mabdash.experiments.models import Experiment, PolicyState
+from mabdash.experiments.services import learning
 
 
 class Command(BaseCommand):

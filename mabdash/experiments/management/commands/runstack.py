@@ -1,23 +1,41 @@
 """Run the whole embedded stack in one terminal: web server, Celery worker and beat.
 
 ``make run`` uses this. Every process runs the production code path (gunicorn, a real
-Celery worker, beat) on the embedded defaults (SQLite in WAL mode, filesystem broker).
-Ctrl-C stops them all; if one dies, the others are stopped too.
+Celery worker, beat) on the embedded defaults (SQLite in WAL mode, filesystem broker),
+under :class:`mabdash.processes.Supervisor`: a process that dies is restarted with
+back-off. Their logs go to ``var/log/``; the console tells the story an operator cares
+about — what each experiment is learning and serving, every action, approval and rollback
+in one sentence, and warnings — instead of every periodic task. Ctrl-C stops everything.
 """
 
+from __future__ import annotations
+
+import re
 import signal
-import subprocess
 import sys
+import threading
 import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+
+from mabdash.experiments.models import Arm, AuditEntry, Experiment, PolicyState
+from mabdash.experiments.selectors import effective_allocation, overrides_active
+from mabdash.processes import Supervisor, beat_command, web_command, worker_command
+
+LOUD = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
+LEARNING_REPORT_SECONDS = 10.0
 
 
 class Command(BaseCommand):
-    help = "Start gunicorn, a Celery worker and Celery beat; stop them all on Ctrl-C."
+    help = "Start gunicorn, a Celery worker and Celery beat (restarted if they die); Ctrl-C stops them all."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--web-workers", type=int, default=2)
         parser.add_argument(
@@ -25,81 +43,113 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="COMMAND",
-            help="another process to supervise (a shell command), repeatable",
+            help="another process to run beside the stack (a shell command; not restarted), repeatable",
         )
 
-    def handle(self, *args, **options):
+    def say(self, line: str) -> None:
+        self.stdout.write(f"{datetime.now():%H:%M:%S}  {line}")
+
+    def handle(self, *args: Any, **options: Any) -> None:
         python = sys.executable
-        var = str(settings.VAR_DIR)
-        commands = {
-            "web": [
-                python,
-                "-m",
-                "gunicorn",
-                "mabdash.wsgi",
-                "--config",
-                "gunicorn.conf.py",
-                "--bind",
-                options["bind"],
-                "--workers",
-                str(options["web_workers"]),
-            ],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "mabdash",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "1",
-                "--hostname",
-                "worker@%h",
-            ],
-            "beat": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "mabdash",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                f"{var}/celerybeat-schedule",
-            ],
-        }
+        logs = Path(settings.VAR_DIR) / "log"
+        supervisor = Supervisor(on_event=self.say)
+        supervisor.start("web", web_command(python, options["bind"], options["web_workers"]), log=logs / "web.log")
+        supervisor.start("worker", worker_command(python, "worker@%h"), log=logs / "worker.log")
+        beat = beat_command(python, f"{settings.VAR_DIR}/celerybeat-schedule")
+        supervisor.start("beat", beat, log=logs / "beat.log")
         for index, extra in enumerate(options["extra"]):
-            commands[f"extra{index}"] = ["/bin/sh", "-c", extra]
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
-        self.stdout.write(f"mabdash is starting at http://{options['bind']}/ — Ctrl-C stops everything")
-        stopping = False
+            name = "simulator" if "simulate" in extra else f"extra{index}"
+            supervisor.start(name, ["/bin/sh", "-c", f"exec {extra}"], log=logs / f"{name}.log", restart=False)
+        self.say(f"mabdash at http://{options['bind']}/ — logs in {logs}/ — Ctrl-C stops everything")
 
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        story = Story(self.say)
+        tails = {name: LogTail(logs / f"{name}.log") for name in supervisor.children}
+        reported: set[str] = set()
+        while not stop.wait(1.0):
+            for name, tail in tails.items():
+                for line in tail.new_lines():
+                    if LOUD.search(line):
+                        self.say(f"{name}: {line}")
+            for name, status in supervisor.exited().items():
+                if name not in reported:
+                    reported.add(name)
+                    self.say(f"{name} finished with status {status}")
+            story.tell()
+        self.say("stopping …")
+        supervisor.stop_all(order=["simulator", "web", "worker", "beat"])
+        self.say("stopped")
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
-        while not stopping:
-            for name, process in processes.items():
-                if name.startswith("extra") and process.poll() is not None:
-                    continue  # helpers (the simulator) may finish or fail without taking the stack down
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with status {process.returncode}; stopping the rest")
-                    exit_code = process.returncode or 1
-                    stopping = True
-            time.sleep(0.5)
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 15
-        for process in processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-        sys.exit(exit_code)
+
+class LogTail:
+    """The lines appended to a log file since the last look."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = ""
+
+    def new_lines(self) -> list[str]:
+        try:
+            with self.path.open("r", errors="replace") as handle:
+                handle.seek(self.offset)
+                text = handle.read()
+                self.offset = handle.tell()
+        except FileNotFoundError:
+            return []
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        return [line for line in lines if line.strip()]
+
+
+class Story:
+    """What happened, from the source of truth: audit entries and what each experiment learned."""
+
+    def __init__(self, say: Any) -> None:
+        self.say = say
+        self.since = timezone.now()
+        self.last_audit_id = 0
+        self.applied: dict[int, int] = {}
+        self.next_report = time.monotonic() + LEARNING_REPORT_SECONDS
+
+    def tell(self) -> None:
+        try:
+            self._audit()
+            if time.monotonic() >= self.next_report:
+                self.next_report = time.monotonic() + LEARNING_REPORT_SECONDS
+                self._learning()
+        except DatabaseError as error:
+            self.say(f"(database unavailable: {error})")
+        finally:
+            close_old_connections()
+
+    def _audit(self) -> None:
+        entries = AuditEntry.objects.filter(created_at__gte=self.since, pk__gt=self.last_audit_id).select_related(
+            "experiment"
+        )
+        for entry in entries.order_by("id")[:50]:
+            self.last_audit_id = entry.pk
+            where = f"{entry.experiment.slug}: " if entry.experiment else ""
+            self.say(f"{where}{entry.summary or entry.kind} ({entry.actor})")
+
+    def _learning(self) -> None:
+        running = list(Experiment.objects.filter(status=Experiment.Status.RUNNING).order_by("slug"))
+        states = {s.experiment_id: s for s in PolicyState.objects.filter(experiment__in=running)}
+        overrides = overrides_active([e.pk for e in running])
+        arms_of: dict[int, list[Arm]] = {}
+        for arm in Arm.objects.filter(experiment__in=running).select_related("model_version").order_by("position"):
+            arms_of.setdefault(arm.experiment_id, []).append(arm)
+        for experiment in running:
+            state = states.get(experiment.pk)
+            if state is None:
+                continue
+            new = state.applied_count - self.applied.get(experiment.pk, state.applied_count)
+            self.applied[experiment.pk] = state.applied_count
+            if new <= 0:
+                continue
+            arms = arms_of.get(experiment.pk, [])
+            served, how = effective_allocation(state.allocation, arms, overrides.get(experiment.pk))
+            split = ", ".join(f"{arm.model_version.name} {share:.0%}" for arm, share in zip(arms, served, strict=True))
+            self.say(f"{experiment.slug}: learned {new:,} rewards (policy v{state.version}); serving {split} ({how})")

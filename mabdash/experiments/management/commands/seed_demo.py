@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from mabdash.accounts.services import api_key_create, user_create
-from mabdash.experiments import services
 from mabdash.experiments.models import Experiment, ModelVersion
+from mabdash.experiments.services import experiments, registry
 
 DEMO_USER = "operator"
 DEMO_PASSWORD = "mabdash-demo"
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             model = ModelVersion.objects.filter(name=name, version=version).first()
             models.append(
                 model
-                or services.model_version_register(
+                or registry.model_version_register(
                     name=name,
                     version=version,
                     artifact_uri=f"file://models/{name}-{version}.joblib",
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             )
         experiment = Experiment.objects.filter(slug=DEMO_SLUG).first()
         if experiment is None:
-            experiment = services.experiment_create(
+            experiment = experiments.experiment_create(
                 slug=DEMO_SLUG,
                 name="Census income scoring",
                 description="Demo: three models predict whether income exceeds $50K (UCI Adult).",

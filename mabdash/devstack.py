@@ -1,14 +1,15 @@
-"""A real mabdash deployment in subprocesses, for black-box end-to-end tests.
+"""A real mabdash deployment in subprocesses, for the end-to-end tests and the benchmarks.
 
-A ``Stack`` owns a database (a fresh SQLite file, or a fresh database on the PostgreSQL
-server of this run), a broker (the filesystem transport, or a Redis URL) and the
-processes a deployment runs: gunicorn web servers, Celery workers and beat. Tests talk to
-it only over HTTP, the management commands and SQL — as an operator would.
+A ``Stack`` owns a database (a fresh SQLite file, or a fresh database on a PostgreSQL
+server), a broker (the filesystem transport, or a Redis URL) and the processes a
+deployment runs — gunicorn web servers, Celery workers and beat — started through
+``mabdash.processes`` like ``make run`` starts them. Callers talk to it only over HTTP, the
+management commands and SQL, as an operator would. Development tooling: nothing in the
+served application imports it (``requests`` and ``psycopg`` are imported where used).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import requests
+from mabdash.processes import Supervisor, beat_command, web_command, worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +105,7 @@ class Stack:
         else:
             self.env.pop("CELERY_BROKER_URL", None)
         self.env.update(env or {})
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.supervisor = Supervisor()
         self.logs: dict[str, Path] = {}
 
     # ------------------------------------------------------------------ commands
@@ -132,102 +133,51 @@ class Stack:
         return self.manage("create_api_key", name, "--quiet", *args).stdout.strip()
 
     # ------------------------------------------------------------------ processes
-    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None, restart: bool) -> None:
         log = self.workdir / f"{name}.log"
         self.logs[name] = log
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**self.env, **(env or {})},
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: kill -9 takes the children too
-        )
-        self.processes[name] = process
-        return process
+        self.supervisor.start(name, command, env={**self.env, **(env or {})}, cwd=ROOT, log=log, restart=restart)
 
-    def start_web(self, name: str = "web", workers: int = 1) -> str:
+    def start_web(self, name: str = "web", workers: int = 1, restart: bool = False) -> str:
         port = free_port()
-        self._spawn(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "mabdash.wsgi",
-                "--config",
-                str(ROOT / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-            ],
-        )
+        config = str(ROOT / "gunicorn.conf.py")
+        self._spawn(name, web_command(sys.executable, f"127.0.0.1:{port}", workers, config), None, restart)
         url = f"http://127.0.0.1:{port}"
 
         def answers() -> bool:
+            import requests
+
             self.assert_alive(name)
             try:
-                return requests.get(f"{url}/api/v1/models/", timeout=1).status_code == 401
+                return requests.get(f"{url}/livez", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
 
         wait_for(answers, 30, f"{name} to answer")
         return url
 
-    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> subprocess.Popen:
-        return self._spawn(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "mabdash",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env,
-        )
+    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None, restart: bool = False) -> None:
+        """A solo-pool worker: its one process is the one a test kills."""
+        hostname = f"{name}-{uuid.uuid4().hex[:6]}@%h"
+        self._spawn(name, worker_command(sys.executable, hostname, pool="solo"), env, restart)
 
-    def start_beat(self) -> subprocess.Popen:
-        return self._spawn(
-            "beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "mabdash",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.var / "celerybeat-schedule"),
-            ],
-        )
+    def start_beat(self, restart: bool = False) -> None:
+        self._spawn("beat", beat_command(sys.executable, str(self.var / "celerybeat-schedule")), None, restart)
+
+    def pid(self, name: str) -> int:
+        return self.supervisor.process(name).pid
 
     def assert_alive(self, name: str) -> None:
-        process = self.processes[name]
+        process = self.supervisor.process(name)
         if process.poll() is not None:
             raise AssertionError(f"{name} exited with {process.returncode}:\n{self.logs[name].read_text()[-3000:]}")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        process.wait(timeout=30)
+        """Stop supervising ``name`` and send it ``sig`` (SIGKILL: a crash, nothing flushed)."""
+        self.supervisor.stop(name, sig, timeout=30)
 
     def stop(self) -> None:
-        for name in list(self.processes):
-            self.kill(name, signal.SIGTERM)
+        self.supervisor.stop_all(order=["web", "worker", "beat"])
 
     def log(self, name: str) -> str:
         return self.logs[name].read_text()
@@ -237,14 +187,16 @@ class Client:
     """The REST API of a stack, as a model server or an admin script uses it."""
 
     def __init__(self, base_url: str, key: str) -> None:
+        import requests
+
         self.base_url = base_url
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Api-Key {key}"
 
-    def get(self, path: str) -> requests.Response:
+    def get(self, path: str) -> Any:
         return self.session.get(self.base_url + path, timeout=30)
 
-    def post(self, path: str, body: Any = None) -> requests.Response:
+    def post(self, path: str, body: Any = None) -> Any:
         return self.session.post(self.base_url + path, json=body, timeout=60)
 
     def state(self, slug: str) -> dict[str, Any]:
@@ -258,6 +210,30 @@ class Client:
             return state if state["pending_rewards"] == 0 and state["applied_rewards"] == applied else None
 
         return wait_for(done, timeout, f"{applied} rewards applied on {slug}", interval=0.2)
+
+
+def create_experiment(
+    admin: Client, slug: str, policy: dict[str, Any] | None = None, arms: int = 3, **fields: Any
+) -> dict[str, Any]:
+    """Register ``arms`` model versions and a running experiment over them, via the API."""
+    ids = []
+    for i in range(arms):
+        response = admin.post(
+            "/api/v1/models/", {"name": f"{slug}-model", "version": str(i), "artifact_uri": f"s3://{slug}/{i}"}
+        )
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    body = {
+        "slug": slug,
+        "name": slug,
+        "policy": policy or {"kind": "thompson"},
+        "arms": ids,
+        "status": "running",
+        **fields,
+    }
+    response = admin.post("/api/v1/experiments/", body)
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 class RedisServer:

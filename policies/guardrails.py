@@ -1,6 +1,6 @@
-"""Guardrail settings of an experiment: defaults, merging and validation.
+"""Guardrail settings: defaults, merging and validation (plain Python, no Django).
 
-Stored in ``Experiment.guardrails`` as a partial JSON object; anything left out takes the
+An experiment stores its guardrails as a partial JSON object; anything left out takes the
 project's defaults below (for rewards in [0, 1]; scale the thresholds for other rewards).
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -72,10 +73,21 @@ def _check(path: str, value: Any) -> None:
         raise ValueError(f"guardrails.{path}: must be in [{low}, {high}]")
 
 
-def guardrail_config(experiment: Any) -> dict[str, Any]:
-    """The experiment's guardrails with defaults filled in."""
+def guardrail_config(partial: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A partial guardrail object (as stored) with the defaults filled in.
+
+    Parameters
+    ----------
+    partial : mapping or None
+        Settings that differ from :data:`DEFAULTS` (already validated).
+
+    Returns
+    -------
+    dict
+        Every setting, nested like :data:`DEFAULTS`.
+    """
     merged = copy.deepcopy(DEFAULTS)
-    for key, value in (experiment.guardrails or {}).items():
+    for key, value in (partial or {}).items():
         if isinstance(value, dict):
             merged[key].update(value)
         else:

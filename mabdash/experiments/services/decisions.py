@@ -9,8 +9,8 @@ from typing import Any
 
 from mabdash.accounts.permissions import check_experiment_access
 from mabdash.experiments import decision_ids
-from mabdash.experiments.decision_log import decision_buffer
 from mabdash.experiments.models import Experiment
+from mabdash.experiments.services.decision_log import decision_buffer
 from mabdash.experiments.serving import serving_cache
 
 _NOTES = {

@@ -28,8 +28,8 @@ from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.errors import NotFound
 from mabdash.experiments import decision_ids
 from mabdash.experiments.models import Experiment, Reward
+from mabdash.experiments.services.scheduling import learning_request
 from mabdash.experiments.serving import ServingEntry, serving_cache
-from mabdash.experiments.tasks import request_learning
 
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 FIELDS = frozenset({"event_id", "decision_id", "experiment", "arm", "value", "observed_at"})
@@ -323,7 +323,7 @@ def rewards_record(raw_items: list[Any], principal: Any) -> list[RewardOutcome]:
             outcomes.update(_classify_existing(existing + repeats))
             learned = {item.experiment.pk for item in unique if item.event_id in inserted and item.learn}
             for experiment_id in sorted(learned):
-                transaction.on_commit(lambda experiment_id=experiment_id: request_learning(experiment_id))
+                transaction.on_commit(lambda experiment_id=experiment_id: learning_request(experiment_id))
         for item in unique:
             if item.event_id in inserted:
                 outcomes[item.index] = RewardOutcome(item.index, "accepted", item.event_id)

@@ -1,7 +1,8 @@
 """Automatic rollback: run the rollback detectors of ``policies`` after every policy update.
 
-Called by the learner inside its transaction, with the experiment and its policy state
-locked, right after a batch of rewards was applied. For every active arm a detector fires
+Called by the learning cycle inside its transaction, with the experiment and its policy
+state locked (the cycle's :class:`PolicySession`), right after a batch of rewards was
+applied. For every active arm a detector fires
 on, the rollback mode decides what happens:
 
 - the hard floor (the arm's recent mean collapsed) always rolls back at once;
@@ -24,13 +25,14 @@ import numpy as np
 from django.utils import timezone
 
 import policies
-from mabdash.control import webhooks
-from mabdash.control.guardrail_config import guardrail_config
 from mabdash.control.models import ActionRequest, GuardrailState
-from mabdash.control.services import SYSTEM, action_apply, request_create
+from mabdash.control.services.actions import SYSTEM, action_apply, request_create
+from mabdash.control.services.webhooks import webhook_emit
 from mabdash.experiments.models import Arm, AuditEntry, Experiment, Reward
-from mabdash.experiments.services import audit
+from mabdash.experiments.services.audit import audit_record
+from mabdash.experiments.services.learning import LearnResult, PolicySession
 from policies.detectors import Detection, PageHinkleyState, floor_rule, page_hinkley, relative_rule
+from policies.guardrails import guardrail_config
 
 ALERT_REPEAT = timedelta(hours=1)
 
@@ -109,12 +111,11 @@ def _reset_change_detector(experiment: Experiment, position: int) -> None:
         state.save(update_fields=["page_hinkley"])
 
 
-def guardrails_check(
-    experiment_id: int, policy: policies.Policy, policy_version: int, new_rewards: dict[int, list[float]]
-) -> list[str]:
+def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
     """Run the detectors and act on what fires; return a line per action, for logs and tests."""
-    experiment = Experiment.objects.get(pk=experiment_id)
-    config = guardrail_config(experiment)
+    experiment = Experiment.objects.get(pk=session.experiment_id)
+    policy, policy_version, new_rewards = session.policy, session.version, learned.new_rewards
+    config = guardrail_config(experiment.guardrails)
     if not config["enabled"] or experiment.status != Experiment.Status.RUNNING:
         return []
     arms = {arm.position: arm for arm in Arm.objects.filter(experiment=experiment)}
@@ -143,8 +144,10 @@ def guardrails_check(
                     "message": f"arm {position} is the last active arm; not rolled back",
                     **evidence,
                 }
-                audit("guardrail.alert", "system", experiment=experiment, reason=alert["message"], evidence=alert)
-                webhooks.emit(experiment, "guardrail.alert", alert)
+                audit_record(
+                    "guardrail.alert", "system", experiment=experiment, reason=alert["message"], evidence=alert
+                )
+                webhook_emit(experiment, "guardrail.alert", alert)
                 done.append(f"alert arm {position}")
             continue
         pending = ActionRequest.objects.filter(
@@ -152,7 +155,13 @@ def guardrails_check(
         ).exists()
         if hard or experiment.rollback_mode == Experiment.RollbackMode.AUTO:
             action_apply(
-                experiment, "rollback_arm", {"arm": position}, actor_name="system", reason=reason, evidence=evidence
+                experiment,
+                "rollback_arm",
+                {"arm": position},
+                actor_name="system",
+                reason=reason,
+                evidence=evidence,
+                session=session,
             )
             _reset_change_detector(experiment, position)
             done.append(f"rolled back arm {position}")

@@ -1,4 +1,5 @@
-"""Outgoing webhooks: JSON events signed with HMAC-SHA256, delivered by Celery with retries.
+"""Outgoing webhooks: subscriptions, and JSON events signed with HMAC-SHA256, delivered by
+Celery with retries.
 
 Each event becomes one ``WebhookDelivery`` per subscribed webhook, created in the caller's
 transaction and sent after it commits. A delivery is a POST with the headers
@@ -18,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +32,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from mabdash.control.models import Webhook, WebhookDelivery
+from mabdash.errors import InvalidInput
+from mabdash.experiments.models import Experiment
+from mabdash.experiments.services.audit import audit_record
+from mabdash.queue import background, send_task
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,30 @@ MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 5
 # A claimed attempt that never reports back (worker killed) is retried after this.
 LEASE_SECONDS = 60
+#: The task that makes one delivery attempt (``mabdash.control.tasks``), published by name.
+DELIVERY_TASK = "mabdash.control.tasks.webhook_deliver_task"
+
+
+def webhook_create(experiment: Experiment, *, url: str, events: list[str], secret: str | None, actor: str) -> Webhook:
+    """Subscribe ``url`` to the experiment's events (all when ``events`` is empty)."""
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput({"url": ["must be an http:// or https:// URL"]})
+    unknown = sorted(set(events) - set(Webhook.EVENTS))
+    if unknown:
+        raise InvalidInput({"events": [f"unknown event {unknown[0]!r}; expected {', '.join(Webhook.EVENTS)}"]})
+    webhook = Webhook.objects.create(
+        experiment=experiment, url=url, events=events, secret=secret or secrets.token_urlsafe(32), created_by=actor
+    )
+    audit_record("webhook.created", actor, experiment=experiment, after={"url": url, "events": events})
+    return webhook
+
+
+def webhook_delete(webhook: Webhook, *, actor: str) -> None:
+    """Unsubscribe (its delivery log goes with it)."""
+    audit_record(
+        "webhook.deleted", actor, experiment=webhook.experiment, before={"url": webhook.url, "events": webhook.events}
+    )
+    webhook.delete()
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -45,7 +75,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def emit(experiment: Any, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+def webhook_emit(experiment: Experiment, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
     """Queue ``event`` for every webhook of the experiment that wants it (sent on commit)."""
     payload = {
         "event": event,
@@ -64,15 +94,11 @@ def emit(experiment: Any, event: str, data: dict[str, Any]) -> list[WebhookDeliv
 
 
 def _enqueue(delivery_id: int, countdown: float = 0) -> None:
-    from mabdash.control.tasks import deliver_webhook_task
-
-    try:
-        deliver_webhook_task.apply_async(args=[delivery_id], countdown=countdown, retry=False)
-    except Exception as error:  # broker down: beat's sweep sends it later
-        logger.warning("could not enqueue webhook delivery %s: %s", delivery_id, error)
+    """Publish an attempt in the background; if the broker is down, beat's sweep sends it later."""
+    background.submit(("webhook", delivery_id), lambda: send_task(DELIVERY_TASK, [delivery_id], countdown))
 
 
-def deliver(delivery_id: int) -> str:
+def webhook_deliver(delivery_id: int) -> str:
     """Make one delivery attempt if it is due; schedule the next on failure. Idempotent.
 
     The attempt is claimed with a short lease (an atomic update), and the HTTP request runs
@@ -123,7 +149,7 @@ def deliver(delivery_id: int) -> str:
     return delivery.status
 
 
-def sweep_due() -> int:
+def webhooks_requeue_due() -> int:
     """Beat: re-enqueue pending deliveries that are due (their message may have been lost)."""
     due = list(
         WebhookDelivery.objects.filter(

@@ -1,98 +1,35 @@
-"""Writes for the registry and experiments. Views, APIs and commands call these."""
+"""Writes for experiments: creation, status, arms.
+
+Changes people make go through ``mabdash.control`` (submit → approve → apply → audit),
+which calls these to carry them out; nothing else should.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 
 import policies
-from mabdash.control.guardrail_config import validate_guardrails
 from mabdash.errors import Conflict, InvalidInput
-from mabdash.experiments import learning
-from mabdash.experiments.models import SLUG_VALIDATOR, Arm, AuditEntry, Experiment, ModelVersion, lock_experiment
+from mabdash.experiments.models import (
+    SLUG_VALIDATOR,
+    Arm,
+    Experiment,
+    ModelVersion,
+    experiment_versions_bump,
+    lock_experiment,
+)
+from mabdash.experiments.services import learning
+from mabdash.experiments.services.audit import audit_record
+from policies.guardrails import validate_guardrails
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
-MAX_METADATA_BYTES = 65_536
 STATUS_TRANSITIONS = {
     Experiment.Status.DRAFT: {Experiment.Status.RUNNING, Experiment.Status.STOPPED},
     Experiment.Status.RUNNING: {Experiment.Status.PAUSED, Experiment.Status.STOPPED},
     Experiment.Status.PAUSED: {Experiment.Status.RUNNING, Experiment.Status.STOPPED},
     Experiment.Status.STOPPED: set(),
 }
-
-
-def actor_name(principal: Any) -> str:
-    """How an actor appears in the registry and the audit log."""
-    return getattr(principal, "username", None) or "system"
-
-
-def audit(
-    kind: str,
-    actor: str,
-    *,
-    experiment: Experiment | None = None,
-    before: Any = None,
-    after: Any = None,
-    reason: str = "",
-    evidence: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append an audit entry (callers run it inside their transaction)."""
-    return AuditEntry.objects.create(
-        experiment=experiment,
-        actor=actor,
-        kind=kind,
-        before=before,
-        after=after,
-        reason=reason,
-        evidence=evidence or {},
-    )
-
-
-# --------------------------------------------------------------------------- model registry
-@transaction.atomic
-def model_version_register(
-    *,
-    name: str,
-    version: str,
-    artifact_uri: str,
-    validation_score: float | None = None,
-    metadata: dict[str, Any] | None = None,
-    actor: str,
-) -> ModelVersion:
-    """Register a trained model version; ``name`` + ``version`` must be new."""
-    errors: dict[str, list[str]] = {}
-    if not NAME_PATTERN.match(name or ""):
-        errors["name"] = ["1-100 characters: letters, digits, . _ -, starting with a letter or digit"]
-    if not version or len(version) > 50 or not version.isprintable():
-        errors["version"] = ["1-50 printable characters"]
-    if not artifact_uri or len(artifact_uri) > 500:
-        errors["artifact_uri"] = ["1-500 characters"]
-    if validation_score is not None and not math.isfinite(validation_score):
-        errors["validation_score"] = ["must be a finite number"]
-    metadata = metadata or {}
-    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
-        errors["metadata"] = [f"at most {MAX_METADATA_BYTES} bytes of JSON"]
-    if errors:
-        raise InvalidInput(errors)
-    try:
-        with transaction.atomic():
-            model = ModelVersion.objects.create(
-                name=name,
-                version=version,
-                artifact_uri=artifact_uri,
-                validation_score=validation_score,
-                metadata=metadata,
-                registered_by=actor,
-            )
-    except IntegrityError:
-        raise Conflict({"version": [f"model {name!r} version {version!r} is already registered"]}) from None
-    audit("model.registered", actor, after={"model": str(model), "artifact_uri": artifact_uri})
-    return model
 
 
 # --------------------------------------------------------------------------- experiments
@@ -199,7 +136,7 @@ def experiment_create(
         [Arm(experiment=experiment, model_version=model, position=i) for i, model in enumerate(models)]
     )
     learning.policy_initialize(experiment, len(models), params)
-    audit(
+    audit_record(
         "experiment.created",
         actor,
         experiment=experiment,
@@ -220,9 +157,10 @@ def experiment_set_status(experiment: Experiment, status: str, *, actor: str, re
     if status not in allowed:
         raise Conflict({"status": [f"cannot go from {locked.status} to {status}"]})
     before = locked.status
-    Experiment.objects.filter(pk=locked.pk).update(status=status, serving_version=F("serving_version") + 1)
+    Experiment.objects.filter(pk=locked.pk).update(status=status)
+    experiment_versions_bump(locked.pk, control=True)
     locked.refresh_from_db()
-    audit(
+    audit_record(
         "experiment.status",
         actor,
         experiment=locked,
@@ -248,7 +186,9 @@ def experiment_add_arm(experiment: Experiment, model_version_id: int, *, actor: 
         if model.validation_score is None:
             raise InvalidInput({"model_version": ["the validation policy needs the model's validation score"]})
         arm_params["score"] = model.validation_score
-    position = learning.policy_add_arm(experiment.pk, arm_params)
-    arm = Arm.objects.create(experiment=experiment, model_version=model, position=position)
-    audit("arm.added", actor, experiment=experiment, after={"position": position, "model": str(model)})
+    with learning.policy_session(experiment.pk) as session:
+        position = session.add_arm(arm_params)
+        arm = Arm.objects.create(experiment=experiment, model_version=model, position=position)
+    experiment_versions_bump(experiment.pk, control=True)
+    audit_record("arm.added", actor, experiment=experiment, after={"position": position, "model": str(model)})
     return arm

@@ -17,18 +17,20 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.roles import APPROVER, KEY_ADMIN, OPERATOR, user_has_role
-from mabdash.control import webhooks
-from mabdash.control.guardrail_config import guardrail_config
-from mabdash.control.models import ActionRequest, Override
-from mabdash.errors import Conflict, Forbidden, InvalidInput, NotFound
-from mabdash.experiments import learning
-from mabdash.experiments.models import Arm, Experiment, lock_experiment
-from mabdash.experiments.services import audit, experiment_set_status
+from mabdash.control.models import ActionRequest
+from mabdash.control.services.webhooks import webhook_emit
+from mabdash.errors import Conflict, Forbidden, InvalidInput
+from mabdash.experiments.models import Arm, Experiment, Override, experiment_versions_bump, lock_experiment
+from mabdash.experiments.selectors import override_active
+from mabdash.experiments.services import learning
+from mabdash.experiments.services.audit import audit_record
+from mabdash.experiments.services.experiments import experiment_set_status
+from mabdash.experiments.services.learning import PolicySession
+from policies.guardrails import guardrail_config
 
 ARM_ACTIONS = ("pin", "pause_arm", "rollback_arm", "restore_arm", "promote")
 ACTIONS = (*ARM_ACTIONS, "weights", "clear_override", "pause", "resume", "stop")
@@ -119,7 +121,7 @@ def _check_fresh(experiment: Experiment, expected_version: int | None) -> None:
 
 def _state(experiment: Experiment) -> dict[str, Any]:
     """The controllable state, for the audit trail's before and after."""
-    override = Override.objects.filter(experiment=experiment, ended_at__isnull=True).first()
+    override = override_active(experiment.pk)
     return {
         "status": experiment.status,
         "default_arm": experiment.default_position,
@@ -158,7 +160,12 @@ def action_submit(
 
 # --------------------------------------------------------------------------- apply
 def _end_override(experiment: Experiment, why: str, now: datetime) -> Override | None:
+    """End the override in force; one past its expiry is ended as expired instead."""
     override = Override.objects.filter(experiment=experiment, ended_at__isnull=True).first()
+    if override is not None and override.expires_at is not None and override.expires_at <= now:
+        override.ended_at, override.end_reason = override.expires_at, "expired"
+        override.save(update_fields=["ended_at", "end_reason"])
+        return None
     if override is not None:
         override.ended_at = now
         override.end_reason = why
@@ -166,11 +173,7 @@ def _end_override(experiment: Experiment, why: str, now: datetime) -> Override |
     return override
 
 
-def _bump(experiment: Experiment) -> None:
-    Experiment.objects.filter(pk=experiment.pk).update(serving_version=F("serving_version") + 1)
-
-
-def _set_arm(experiment: Experiment, position: int, status: str) -> None:
+def _set_arm(experiment: Experiment, position: int, status: str, session: PolicySession | None) -> None:
     arm = Arm.objects.select_for_update().get(experiment=experiment, position=position)
     active = Arm.objects.filter(experiment=experiment, status=Arm.Status.ACTIVE)
     if status != Arm.Status.ACTIVE:
@@ -182,9 +185,18 @@ def _set_arm(experiment: Experiment, position: int, status: str) -> None:
         raise Conflict({"arm": [f"arm {position} is already active"]})
     arm.status = status
     arm.save(update_fields=["status"])
-    learning.policy_set_active(experiment.pk, position, status == Arm.Status.ACTIVE)
-    override = Override.objects.filter(experiment=experiment, ended_at__isnull=True, kind=Override.Kind.PIN).first()
-    if status != Arm.Status.ACTIVE and override is not None and override.position == position:
+    if session is not None:
+        session.set_active(position, status == Arm.Status.ACTIVE)
+    else:
+        with learning.policy_session(experiment.pk) as own:
+            own.set_active(position, status == Arm.Status.ACTIVE)
+    override = override_active(experiment.pk)
+    if (
+        status != Arm.Status.ACTIVE
+        and override is not None
+        and override.kind == Override.Kind.PIN
+        and override.position == position
+    ):
         _end_override(experiment, "arm excluded", timezone.now())
 
 
@@ -208,11 +220,13 @@ def action_apply(
     actor_name: str,
     reason: str = "",
     evidence: dict[str, Any] | None = None,
+    session: PolicySession | None = None,
 ) -> dict[str, Any]:
     """Carry out an action now (in the caller's transaction); return the state after it.
 
     The single implementation behind buttons, API calls, approved requests and automatic
-    rollbacks.
+    rollbacks. ``session``: the policy session the caller already holds (the learning
+    cycle), so an excluded arm is written with the rest of the state, once.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -243,20 +257,20 @@ def action_apply(
             if _end_override(experiment, "cleared", now) is None:
                 raise Conflict({"action": ["there is no active pin or weights to clear"]})
         elif action == "pause_arm":
-            _set_arm(experiment, position, Arm.Status.PAUSED)
+            _set_arm(experiment, position, Arm.Status.PAUSED, session)
         elif action == "rollback_arm":
-            _set_arm(experiment, position, Arm.Status.ROLLED_BACK)
+            _set_arm(experiment, position, Arm.Status.ROLLED_BACK, session)
         elif action == "restore_arm":
-            _set_arm(experiment, position, Arm.Status.ACTIVE)
+            _set_arm(experiment, position, Arm.Status.ACTIVE, session)
         elif action == "promote":
             _end_override(experiment, "promoted", now)
             Experiment.objects.filter(pk=experiment.pk).update(
                 default_position=position, status=Experiment.Status.STOPPED
             )
-        _bump(experiment)
+        experiment_versions_bump(experiment.pk, control=True)
         experiment.refresh_from_db()
         after = _state(experiment)
-        audit(
+        audit_record(
             AUDIT_KINDS[action],
             actor_name,
             experiment=experiment,
@@ -266,7 +280,7 @@ def action_apply(
             evidence={"params": params, **(evidence or {})},
         )
         if action == "rollback_arm":
-            webhooks.emit(
+            webhook_emit(
                 experiment,
                 "rollback.applied",
                 {"arm": position, "by": actor_name, "reason": reason, "evidence": evidence or {}},
@@ -274,7 +288,6 @@ def action_apply(
         return after
 
 
-# --------------------------------------------------------------------------- requests
 def request_create(
     experiment: Experiment,
     action: str,
@@ -287,7 +300,7 @@ def request_create(
 ) -> ActionRequest:
     """File an action for a decision by an approver (or a veto window)."""
     now = timezone.now()
-    config = guardrail_config(experiment)
+    config = guardrail_config(experiment.guardrails)
     request = ActionRequest.objects.create(
         experiment=experiment,
         action=action,
@@ -303,7 +316,7 @@ def request_create(
         apply_at=now + timedelta(minutes=config["veto_minutes"]) if mode == ActionRequest.Mode.VETO_WINDOW else None,
     )
     kind = "rollback.proposed" if action == "rollback_arm" and requested_by.name == "system" else "approval.requested"
-    audit(
+    audit_record(
         kind,
         requested_by.name,
         experiment=experiment,
@@ -311,9 +324,9 @@ def request_create(
         reason=reason,
         evidence=request.evidence,
     )
-    webhooks.emit(experiment, kind, _request_summary(request))
+    webhook_emit(experiment, kind, _request_summary(request))
     if kind == "rollback.proposed" and mode == ActionRequest.Mode.APPROVAL:
-        webhooks.emit(experiment, "approval.requested", _request_summary(request))
+        webhook_emit(experiment, "approval.requested", _request_summary(request))
     return request
 
 
@@ -332,107 +345,17 @@ def _request_summary(request: ActionRequest) -> dict[str, Any]:
     }
 
 
-def _finish(request: ActionRequest, status: str, decided_by: str, outcome: str = "") -> None:
-    request.status = status
-    request.decided_by = decided_by
-    request.decided_at = timezone.now()
-    request.outcome = outcome
-    request.save(update_fields=["status", "decided_by", "decided_at", "outcome"])
-
-
-def request_decide(request_id: int, approve: bool, actor: Actor, *, reason: str = "") -> ActionRequest:
-    """Approve (carry out) or reject / veto a pending request. Exactly one decision wins:
-    the request row is locked, and a decided request answers 409 naming who decided."""
-    if not actor.can_approve:
-        raise Forbidden({"request": ["deciding on requests needs the approver role"]})
-    with transaction.atomic():
-        request = ActionRequest.objects.select_for_update().select_related("experiment").filter(pk=request_id).first()
-        if request is None:
-            raise NotFound({"request": [f"no request {request_id}"]})
-        if request.status != ActionRequest.Status.PENDING:
-            who = f" by {request.decided_by}" if request.decided_by else ""
-            raise Conflict({"request": [f"request {request_id} is already {request.status}{who}"]})
-        expired = request.expires_at is not None and request.expires_at <= timezone.now()
-        if expired:
-            _finish(request, ActionRequest.Status.EXPIRED, "system", "expired before a decision")
-        else:
-            _decide(request, approve, actor, reason)
-    if expired:  # raised after the commit, so the expiry is recorded
-        raise Conflict({"request": [f"request {request_id} expired at {request.expires_at.isoformat()}"]})
-    return request
-
-
-def _decide(request: ActionRequest, approve: bool, actor: Actor, reason: str) -> None:
-    own = actor.user is not None and request.requested_by_user_id == actor.user.pk
-    if own:
-        raise Forbidden({"request": ["you cannot approve or reject your own request; another approver must"]})
-    if approve:
-        try:
-            with transaction.atomic():
-                action_apply(
-                    request.experiment,
-                    request.action,
-                    request.params,
-                    actor_name=f"{request.requested_by}, approved by {actor.name}",
-                    reason=request.reason,
-                    evidence={"request": request.pk, **request.evidence},
-                )
-            _finish(request, ActionRequest.Status.APPLIED, actor.name, reason)
-        except Conflict as error:
-            _finish(request, ActionRequest.Status.FAILED, actor.name, error.message)
-    else:
-        _finish(request, ActionRequest.Status.REJECTED, actor.name, reason)
-    vetoed = request.mode == ActionRequest.Mode.VETO_WINDOW and not approve
-    audit(
-        "rollback.vetoed" if vetoed else "approval.decided",
-        actor.name,
-        experiment=request.experiment,
-        after=_request_summary(request),
-        reason=reason,
-    )
-    webhooks.emit(request.experiment, "approval.decided", _request_summary(request))
-
-
-def due_process(now: datetime | None = None) -> dict[str, int]:
-    """Beat: expire overrides and requests, apply unvetoed proposals whose window ended."""
+def overrides_expire_due(now: datetime | None = None) -> int:
+    """Beat: end overrides past their expiry (serving stopped using them at once); return how many."""
     now = now or timezone.now()
-    counts = {"overrides_expired": 0, "requests_expired": 0, "proposals_applied": 0}
+    count = 0
     for override in Override.objects.filter(ended_at__isnull=True, expires_at__lte=now).select_related("experiment"):
         with transaction.atomic():
             if Override.objects.filter(pk=override.pk, ended_at__isnull=True).update(
-                ended_at=now, end_reason="expired"
+                ended_at=override.expires_at, end_reason="expired"
             ):
-                _bump(override.experiment)
-                audit("override.expired", "system", experiment=override.experiment, before=override.describe())
-                webhooks.emit(override.experiment, "override.expired", override.describe())
-                counts["overrides_expired"] += 1
-    for request in ActionRequest.objects.filter(status=ActionRequest.Status.PENDING, expires_at__lte=now):
-        with transaction.atomic():
-            if ActionRequest.objects.filter(pk=request.pk, status=ActionRequest.Status.PENDING).update(
-                status=ActionRequest.Status.EXPIRED, decided_by="system", decided_at=now, outcome="expired"
-            ):
-                audit("approval.expired", "system", experiment=request.experiment, after={"request": request.pk})
-                counts["requests_expired"] += 1
-    due = ActionRequest.objects.filter(
-        status=ActionRequest.Status.PENDING, mode=ActionRequest.Mode.VETO_WINDOW, apply_at__lte=now
-    )
-    for request_id in due.values_list("pk", flat=True):
-        with transaction.atomic():
-            request = ActionRequest.objects.select_for_update().get(pk=request_id)
-            if request.status != ActionRequest.Status.PENDING:
-                continue  # decided meanwhile
-            try:
-                with transaction.atomic():
-                    action_apply(
-                        request.experiment,
-                        request.action,
-                        request.params,
-                        actor_name="system (veto window passed)",
-                        reason=request.reason,
-                        evidence={"request": request.pk, **request.evidence},
-                    )
-                _finish(request, ActionRequest.Status.APPLIED, "system", "veto window passed")
-                counts["proposals_applied"] += 1
-            except Conflict as error:
-                _finish(request, ActionRequest.Status.FAILED, "system", error.message)
-    return counts
+                experiment_versions_bump(override.experiment_id, control=True)
+                audit_record("override.expired", "system", experiment=override.experiment, before=override.describe())
+                webhook_emit(override.experiment, "override.expired", override.describe())
+                count += 1
+    return count

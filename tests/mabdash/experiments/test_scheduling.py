@@ -1,6 +1,7 @@
-"""Requesting learning: one queued or running apply task per experiment, whatever the reward
+"""Requesting learning: one queued or running learning run per experiment, whatever the reward
 rate; rewards that arrive during a run are picked up by the next one, which waits for the
-rest of LEARNING_MIN_INTERVAL_SECONDS; a request after a quiet spell runs at once."""
+rest of LEARNING_MIN_INTERVAL_SECONDS; a request after a quiet spell runs at once; requests
+are published in the background, never by the request that stored the rewards."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from django.core.cache import cache
 
 from mabdash.accounts.authentication import principal_for_key
 from mabdash.celery import app
-from mabdash.experiments import learning
+from mabdash.control import tasks
 from mabdash.experiments.models import Reward
-from mabdash.experiments.rewards import rewards_record
-from mabdash.experiments.tasks import _coalesce_key, apply_pending_rewards_task, request_learning
+from mabdash.experiments.services import scheduling
+from mabdash.experiments.services.rewards import rewards_record
+from mabdash.queue import background
 
-APPLY_TASK = "mabdash.experiments.tasks.apply_pending_rewards_task"
+LEARNING_TASK = "mabdash.control.tasks.learning_cycle_task"
 
 
 @pytest.fixture
@@ -35,9 +37,9 @@ def published():
 
 @pytest.fixture
 def experiment_id(experiment):
-    cache.delete(_coalesce_key(experiment.pk))
+    cache.delete(scheduling.coalesce_key(experiment.pk))
     yield experiment.pk
-    cache.delete(_coalesce_key(experiment.pk))
+    cache.delete(scheduling.coalesce_key(experiment.pk))
 
 
 def post_rewards(client_key: str, count: int) -> None:
@@ -46,20 +48,33 @@ def post_rewards(client_key: str, count: int) -> None:
     assert {o.status for o in outcomes} == {"accepted"}
 
 
+def test_the_learning_task_name_is_registered():
+    assert scheduling.LEARNING_TASK == LEARNING_TASK
+    assert LEARNING_TASK in app.tasks
+
+
 @pytest.mark.django_db
 def test_requests_while_a_run_is_queued_publish_nothing_more(published, experiment_id):
     for _ in range(5):
-        request_learning(experiment_id)
-    assert published == [(APPLY_TASK, f"[{experiment_id}]", False)]  # at once: no countdown
+        scheduling.learning_request(experiment_id)
+    assert background.drain()
+    assert published == [(LEARNING_TASK, f"[{experiment_id}]", False)]  # at once: no countdown
+
+
+@pytest.mark.django_db(transaction=True)
+def test_storing_rewards_requests_learning_after_the_commit(published, experiment_id, client_key):
+    post_rewards(client_key, 10)
+    assert background.drain()
+    assert published == [(LEARNING_TASK, f"[{experiment_id}]", False)]
 
 
 @pytest.mark.django_db
 def test_a_run_with_nothing_new_frees_the_key_and_publishes_nothing(published, experiment_id, client_key):
     post_rewards(client_key, 10)
-    request_learning(experiment_id)
-    assert apply_pending_rewards_task(experiment_id) == 10
-    assert published == [(APPLY_TASK, f"[{experiment_id}]", False)]
-    request_learning(experiment_id)  # the key is gone: the next reward publishes again
+    assert scheduling.learning_request_now(experiment_id)
+    assert tasks.learning_cycle_task(experiment_id) == 10
+    assert published == [(LEARNING_TASK, f"[{experiment_id}]", False)]
+    assert scheduling.learning_request_now(experiment_id)  # the key is gone: the next reward publishes again
     assert len(published) == 2
 
 
@@ -70,37 +85,37 @@ def test_rewards_committed_during_a_run_get_the_next_run(
 ):
     settings.MABDASH = {**settings.MABDASH, "LEARNING_MIN_INTERVAL_SECONDS": interval}
     post_rewards(client_key, 10)
-    request_learning(experiment_id)
-    real_apply = learning.apply_pending_rewards
+    scheduling.learning_request_now(experiment_id)
+    real_run = tasks.learning_cycle_run
     published_during_run = []
 
-    def apply_while_rewards_arrive(pk):
-        result = real_apply(pk)
+    def run_while_rewards_arrive(pk):
+        result = real_run(pk)
         post_rewards(client_key, 3)  # committed after the claim
-        request_learning(pk)  # finds the running task's key: publishes nothing
+        assert not scheduling.learning_request_now(pk)  # finds the running task's key: publishes nothing
         published_during_run.extend(published[1:])
         return result
 
-    monkeypatch.setattr(learning, "apply_pending_rewards", apply_while_rewards_arrive)
-    assert apply_pending_rewards_task(experiment_id) == 10
+    monkeypatch.setattr(tasks, "learning_cycle_run", run_while_rewards_arrive)
+    assert tasks.learning_cycle_task(experiment_id) == 10
     assert published_during_run == []
     # The run's own look afterwards publishes the next run, LEARNING_MIN_INTERVAL_SECONDS after
     # its own start.
-    assert published == [(APPLY_TASK, f"[{experiment_id}]", False), (APPLY_TASK, f"[{experiment_id}]", delayed)]
-    monkeypatch.setattr(learning, "apply_pending_rewards", real_apply)
-    assert apply_pending_rewards_task(experiment_id) == 3
+    assert published == [(LEARNING_TASK, f"[{experiment_id}]", False), (LEARNING_TASK, f"[{experiment_id}]", delayed)]
+    monkeypatch.setattr(tasks, "learning_cycle_run", real_run)
+    assert tasks.learning_cycle_task(experiment_id) == 3
     assert Reward.objects.filter(experiment_id=experiment_id, applied_version__isnull=True).count() == 0
 
 
 @pytest.mark.django_db
 def test_a_failed_run_frees_the_key(published, experiment_id, monkeypatch):
-    request_learning(experiment_id)
+    scheduling.learning_request_now(experiment_id)
 
     def fail(pk):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(learning, "apply_pending_rewards", fail)
+    monkeypatch.setattr(tasks, "learning_cycle_run", fail)
     with pytest.raises(RuntimeError):
-        apply_pending_rewards_task(experiment_id)
-    request_learning(experiment_id)  # not swallowed by a stale key for its 30 s lifetime
+        tasks.learning_cycle_task(experiment_id)
+    assert scheduling.learning_request_now(experiment_id)  # not swallowed by a stale key for its 30 s lifetime
     assert len(published) == 2
