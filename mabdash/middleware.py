@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError, close_old_connections
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from mabdash.api_errors import RETRY_AFTER_SECONDS
 
@@ -13,10 +14,10 @@ from mabdash.api_errors import RETRY_AFTER_SECONDS
 class DatabaseUnavailableMiddleware:
     """For pages and other non-API views (DRF's exception handler covers the API)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
     def process_exception(self, request, exception):

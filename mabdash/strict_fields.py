@@ -7,6 +7,8 @@ raise a clear error instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 MAX_ID = 2**63 - 1
@@ -15,21 +17,21 @@ MAX_ID = 2**63 - 1
 class StrictCharField(serializers.CharField):
     default_error_messages = {"not_a_string": "Must be a string."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("not_a_string")
         return super().to_internal_value(data)
 
 
 class StrictIntegerField(serializers.IntegerField):
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
 class StrictFloatField(serializers.FloatField):
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             self.fail("invalid")
         return super().to_internal_value(data)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.ab_test import ABTest
+from policies.ab_testing import ABTest
 from policies.base import Policy
 from policies.epsilon_greedy import EpsilonGreedy
 from policies.naive import Naive
@@ -75,7 +75,7 @@ def policy_from_state(state: Mapping[str, Any]) -> Policy:
     """Rebuild a policy saved with :meth:`Policy.get_state`; errors name the field."""
     if not isinstance(state, Mapping):
         raise ValueError("state: must be a JSON object")
-    return policy_class(state.get("kind")).from_state(state)
+    return policy_class(str(state.get("kind"))).from_state(state)
 
 
 __all__ = [

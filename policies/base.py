@@ -23,11 +23,11 @@ import math
 from bisect import bisect_right
 from collections.abc import Mapping
 from statistics import NormalDist
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 
-from policies._validation import (
+from policies._checks import (
     check_arm_index,
     check_finite_float,
     check_seed,
@@ -76,7 +76,7 @@ def split_ties(scores: np.ndarray, active: np.ndarray) -> np.ndarray:
     masked = np.where(active, scores, -np.inf)
     best = masked == masked.max()
     best &= active
-    return best / best.sum()
+    return np.asarray(best / best.sum(), dtype=np.float64)
 
 
 class Policy:
@@ -302,7 +302,7 @@ class Policy:
         belief = self.belief()
         known = self.active_ & (counts >= 2)
         if not known.any():
-            return self.active_ / self.active_.sum()
+            return np.asarray(self.active_ / self.active_.sum(), dtype=np.float64)
         z = normal_quantile(0.95)
         scale = np.where(known, (belief["upper"] - belief["mean"]) / z, 0.0)
         loc = np.where(known, belief["mean"], 0.0)
@@ -328,6 +328,12 @@ class Policy:
 
     def _allocation_over_active(self) -> np.ndarray:
         raise NotImplementedError
+
+    @overload
+    def choose(self, rng: np.random.Generator, size: None = None) -> int: ...
+
+    @overload
+    def choose(self, rng: np.random.Generator, size: int) -> np.ndarray: ...
 
     def choose(self, rng: np.random.Generator, size: int | None = None) -> int | np.ndarray:
         """Draw arms with the probabilities of :meth:`allocation`.
@@ -456,6 +462,7 @@ class Policy:
             raise ValueError("active: at least one arm must be active")
         for name, kind in cls.extra_state.items():
             key = name.rstrip("_")
+            value: np.ndarray | int
             if kind == "arm_float":
                 value = state_array(state, key, n_arms, nonnegative=False)
             elif kind == "arm_int":
@@ -486,7 +493,7 @@ def _argmax_frequencies(draws: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Share of rows in which each eligible column holds the maximum."""
     masked = np.where(eligible, draws, -np.inf)
     winners = np.argmax(masked, axis=1)
-    return np.bincount(winners, minlength=draws.shape[1]) / draws.shape[0]
+    return np.asarray(np.bincount(winners, minlength=draws.shape[1]) / draws.shape[0], dtype=np.float64)
 
 
 def hoeffding_bound(n_draws: int, n_arms: int, confidence: float = 0.99) -> float:

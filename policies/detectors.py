@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from policies._validation import check_finite_float, check_int
+from policies._checks import check_finite_float, check_int
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ import math
 
 import numpy as np
 
-from policies._validation import check_finite_float, check_int
+from policies._checks import check_finite_float, check_int
+from policies.base import Policy
 
 #: Weights inside a rescaling epoch grow up to this factor before the sums are rescaled.
 _MAX_EPOCH_GROWTH = 2.0**30
 _MAX_EPOCH = 4096
 
 
-class DiscountedEvidence:
+class DiscountedEvidence(Policy):
     """Exponentially discounted evidence: an observation ``t`` steps old weighs ``γ^t``.
 
     Every new reward (on any arm) ages every arm's evidence by one step, as in
@@ -40,6 +41,9 @@ class DiscountedEvidence:
         "discounted_sums_": "arm_float",
         "discounted_sumsq_": "arm_float",
     }
+    discounted_counts_: np.ndarray
+    discounted_sums_: np.ndarray
+    discounted_sumsq_: np.ndarray
 
     def _init_discount(self, gamma: float) -> None:
         self.gamma = check_finite_float("gamma", gamma, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
@@ -82,7 +86,7 @@ class DiscountedEvidence:
         )
 
 
-class WindowedEvidence:
+class WindowedEvidence(Policy):
     """Evidence from the last ``window`` observations only (sliding window).
 
     The window's arms and rewards are part of the saved state; statistics are recomputed
@@ -91,6 +95,8 @@ class WindowedEvidence:
     """
 
     extra_state = {"window_arms_": "int_list", "window_rewards_": "float_list"}
+    window_arms_: np.ndarray
+    window_rewards_: np.ndarray
 
     def _init_window(self, window: int) -> None:
         self.window = check_int("window", window, minimum=1)

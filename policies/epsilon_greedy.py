@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies._validation import check_finite_float
+from policies._checks import check_finite_float
 from policies.base import Policy, split_ties
 
 
@@ -57,4 +57,4 @@ class EpsilonGreedy(Policy):
         means = np.nan_to_num(self.expected_rewards(), nan=self.initial_value)
         epsilon = self.current_epsilon()
         explore = self.active_ / self.active_.sum()
-        return epsilon * explore + (1.0 - epsilon) * split_ties(means, self.active_)
+        return np.asarray(epsilon * explore + (1.0 - epsilon) * split_ties(means, self.active_), dtype=np.float64)

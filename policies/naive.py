@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies._validation import check_int
+from policies._checks import check_int
 from policies.base import Policy
 
 

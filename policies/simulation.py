@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policies._validation import check_int
+from policies._checks import check_int
 from policies.base import Policy
 
 
@@ -52,7 +52,8 @@ class PiecewiseBernoulli:
     def pull(self, arms: np.ndarray, rounds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw a 0/1 reward for each ``arms[i]`` played at ``rounds[i]``."""
         means = self.means_at(rounds)[np.arange(arms.size), arms]
-        return (rng.random(arms.size) < means).astype(np.float64)
+        drawn: np.ndarray = (rng.random(arms.size) < means).astype(np.float64)
+        return drawn
 
 
 @dataclass(frozen=True)

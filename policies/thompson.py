@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from policies._validation import check_finite_float, check_int
+from policies._checks import check_finite_float, check_int
 from policies.base import DEFAULT_N_DRAWS, Policy, _argmax_frequencies
 from policies.drift import DiscountedEvidence
 
@@ -77,12 +77,11 @@ class Thompson(Policy):
         if model not in MODELS:
             raise ValueError(f"model: must be one of {', '.join(MODELS)}, got {model!r}")
         self.model = model
-        positive = {"low": 0.0, "low_inclusive": False}
-        self.prior_alpha = check_finite_float("prior_alpha", prior_alpha, **positive)
-        self.prior_beta = check_finite_float("prior_beta", prior_beta, **positive)
+        self.prior_alpha = check_finite_float("prior_alpha", prior_alpha, low=0.0, low_inclusive=False)
+        self.prior_beta = check_finite_float("prior_beta", prior_beta, low=0.0, low_inclusive=False)
         self.prior_mean = check_finite_float("prior_mean", prior_mean)
-        self.prior_strength = check_finite_float("prior_strength", prior_strength, **positive)
-        self.prior_variance = check_finite_float("prior_variance", prior_variance, **positive)
+        self.prior_strength = check_finite_float("prior_strength", prior_strength, low=0.0, low_inclusive=False)
+        self.prior_variance = check_finite_float("prior_variance", prior_variance, low=0.0, low_inclusive=False)
         self.n_draws = check_int("n_draws", n_draws, minimum=1)
         self._draws: np.ndarray | None = None
 
@@ -138,7 +137,7 @@ class Thompson(Policy):
         """Posterior mean per arm (the prior mean for an arm without data)."""
         post = self.posterior()
         if self.model == "beta":
-            return post["alpha"] / (post["alpha"] + post["beta"])
+            return np.asarray(post["alpha"] / (post["alpha"] + post["beta"]), dtype=np.float64)
         return post["loc"]
 
     def belief(self, level: float = 0.95) -> dict[str, Any]:

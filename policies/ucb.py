@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies._validation import check_finite_float
+from policies._checks import check_finite_float
 from policies.base import Policy, split_ties
 from policies.drift import WindowedEvidence
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from policies._validation import check_finite_float
+from policies._checks import check_finite_float
 from policies.base import Policy, split_ties
 
 

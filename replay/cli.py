@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(args.seeds):
                 bar.set_description(f"{dataset}: training models, seed {seed}")
                 if dataset == "census":
+                    assert adult is not None
                     stream = census_stream(adult, seed, n_chunks=args.chunks)
                 else:
                     table = real_fraud or synthetic_fraud(n_rows=args.fraud_rows, seed=seed)

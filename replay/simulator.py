@@ -71,7 +71,7 @@ class Api:
         raise AssertionError("unreachable")
 
 
-def train_demo_models(seed: int = 0):
+def train_demo_models(seed: int = 0) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Train the demo's models on 8,000 census rows; return them and the remaining stream."""
     from replay.streams import make_models
 
@@ -149,7 +149,7 @@ def _post(api: Api, rewards: list[dict[str, Any]], counters: Counters) -> int:
     for _ in range(30):
         status, body = api.request("POST", "/api/v1/rewards/", {"rewards": rewards})
         if status == 200:
-            return body["accepted"] + body["duplicate"]
+            return int(body["accepted"]) + int(body["duplicate"])
         counters.errors += 1
         time.sleep(1)
     raise SimulatorError(f"rewards were refused 30 times; last answer {status}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ COST_FALSE_NEGATIVE = 100.0
 COST_FALSE_POSITIVE = 1.0
 
 
-def make_models(seed: int) -> list:
+def make_models(seed: int) -> list[Any]:
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB

@@ -39,8 +39,8 @@ REPLAY_PARAMS: dict[str, dict[str, Any]] = {
     "discounted_thompson": {"gamma": 0.9},
     "sw_ucb": {"window": 20},
 }
-PH = {"delta": 0.005, "threshold": 0.3, "min_samples": 5}
-RELATIVE = {"margin": 0.02, "confidence": 0.95, "min_samples": 5}
+PH: dict[str, Any] = {"delta": 0.005, "threshold": 0.3, "min_samples": 5}
+RELATIVE: dict[str, Any] = {"margin": 0.02, "confidence": 0.95, "min_samples": 5}
 
 
 @dataclass
@@ -87,7 +87,9 @@ def run_strategy(kind: str, scored: Scored, seed: int, rollback: bool) -> Run:
     return run
 
 
-def _rollback(policy: policies.Policy, detectors: dict, arm: int, value: float, chunk: int, run: Run) -> None:
+def _rollback(
+    policy: policies.Policy, detectors: dict[int, PageHinkleyState], arm: int, value: float, chunk: int, run: Run
+) -> None:
     detectors[arm], change = page_hinkley([value], detectors[arm], arm=arm, **PH)
     fired = {arm: "page_hinkley"} if change.fired else {}
     counts, sums, sumsq = policy.counts_.astype(float), policy.sums_, policy.sumsq_

@@ -1,6 +1,9 @@
 """Admin for API keys: creating one shows the key once; revoking is an action."""
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.http import HttpRequest
 
 from mabdash.accounts.models import ApiKey
 from mabdash.accounts.services import api_key_create, api_key_revoke
@@ -54,7 +57,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         pass  # api_key_create already stored the experiments
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead, so the audit of who used which key stays meaningful
 
     @admin.action(description="Revoke selected keys")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.roles import KEY_ADMIN, OPERATOR, VIEWER, user_has_role
@@ -36,21 +38,21 @@ def check_experiment_access(principal: Any, experiment_id: int, slug: str) -> No
 class ReadAccess(BasePermission):
     message = "Reading needs an API key or a dashboard user with a role (viewer, operator, approver)."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return can_read(request.user)
 
 
 class ServeAccess(BasePermission):
     message = "Deciding and posting rewards needs an API key or an operator account."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return can_serve(request.user)
 
 
 class ManageAccess(BasePermission):
     message = "This needs an admin API key or an operator account; reading is allowed to every role."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return can_read(request.user)
         return can_manage(request.user)

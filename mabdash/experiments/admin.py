@@ -1,18 +1,21 @@
 """Read-mostly admin views of the domain; changes go through the dashboard, the API and services."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from mabdash.experiments.models import AuditEntry, Experiment, ModelVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import policies
-from policies.ab_test import welch_z_test
+from policies.ab_testing import welch_z_test
 from policies.base import hoeffding_bound
 
 
@@ -90,7 +90,7 @@ def test_ab_test_with_significance_keeps_testing_at_each_multiple_of_the_budget(
     assert policy.committed_arm_ == -1
     assert policy.allocation().tolist() == [0.5, 0.5]
     feed(policy, {0: [1.0, 1.0], 1: [0.0, 0.0]})  # 8 rewards: 0.75 vs 0.25, z = √2, p = 0.157
-    assert policy.test_result()["p_value"] == pytest.approx(2 * (1 - 0.9213503964748574), abs=1e-12)
+    assert policy.commit_test()["p_value"] == pytest.approx(2 * (1 - 0.9213503964748574), abs=1e-12)
     assert policy.committed_arm_ == -1
     feed(policy, {0: [1.0] * 40, 1: [0.0] * 40})  # crosses 12 … 88: commits at 12
     assert policy.committed_arm_ == 0

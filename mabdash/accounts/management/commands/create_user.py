@@ -2,8 +2,9 @@
 
 import getpass
 import os
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mabdash.accounts.roles import USER_ROLES
 from mabdash.accounts.services import user_create
@@ -13,7 +14,7 @@ from mabdash.errors import ServiceError
 class Command(BaseCommand):
     help = "Create a dashboard user holding one role (viewer, operator, approver) or admin."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", choices=[*USER_ROLES, "admin"], required=True)
         parser.add_argument("--email", default="")
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             "--password-env", metavar="VAR", help="read the password from this environment variable (else prompt)"
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["password_env"]:
             password = os.environ.get(options["password_env"])
             if not password:

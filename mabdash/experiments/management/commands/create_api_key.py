@@ -1,7 +1,9 @@
 """Create an API key and print it once: ``manage.py create_api_key NAME --experiment SLUG``."""
 
+from typing import Any
+
 from django.contrib.auth.models import User
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mabdash.accounts.services import api_key_create
 from mabdash.errors import ServiceError
@@ -11,7 +13,7 @@ from mabdash.experiments.models import Experiment
 class Command(BaseCommand):
     help = "Create an API key for a model server (role client) or automation (role admin); prints it once."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--role", choices=["client", "admin"], default="client")
         parser.add_argument("--experiment", action="append", default=[], metavar="SLUG", help="repeatable")
@@ -21,7 +23,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--quiet", action="store_true", help="print only the key")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         experiments = list(Experiment.objects.filter(slug__in=options["experiment"]))
         missing = set(options["experiment"]) - {e.slug for e in experiments}
         if missing:

@@ -1,6 +1,8 @@
 """Rebuild experiments' policy state from the ledgers and compare it with the live state."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mabdash.experiments.models import Experiment, PolicyState
 from mabdash.experiments.services import learning
@@ -12,11 +14,11 @@ class Command(BaseCommand):
         "compares with the live state (exit status 1 on a difference); --write replaces the live state."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slugs", nargs="*", metavar="SLUG", help="experiments (default: all)")
         parser.add_argument("--write", action="store_true", help="replace the live state with the rebuild")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         experiments = Experiment.objects.order_by("slug")
         if options["slugs"]:
             experiments = experiments.filter(slug__in=options["slugs"])

@@ -2,6 +2,7 @@
 experiment and a client API key (written to var/demo-api-key for the simulator)."""
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     help = "Create the demo operator, models, experiment and client key (idempotent)."
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         user = User.objects.filter(username=DEMO_USER).first()
         if user is None:
             user_create(username=DEMO_USER, password=DEMO_PASSWORD, role="operator")

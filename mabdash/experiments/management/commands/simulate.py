@@ -1,9 +1,10 @@
 """``manage.py simulate``: live demo traffic through the public REST API (see replay/simulator.py)."""
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from replay.simulator import Api, SimulatorError, simulate, wait_for_server
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         "One model breaks after --drift-at requests, so the dashboard shows its rollback."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000")
         parser.add_argument("--experiment", default="census-income")
         parser.add_argument("--key-file", type=Path, help="file holding a client API key (default var/demo-api-key)")
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=20, help="rewards per POST")
         parser.add_argument("--seed", type=int, default=0)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         key_file = options["key_file"] or Path(settings.VAR_DIR) / "demo-api-key"
         if not key_file.is_file():
             raise CommandError(f"--key-file: {key_file} not found (run `python manage.py seed_demo` first)")

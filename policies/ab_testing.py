@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from policies._validation import check_finite_float, check_int
+from policies._checks import check_finite_float, check_int
 from policies.base import Policy, split_ties
 
 
@@ -76,6 +76,7 @@ class ABTest(Policy):
 
     kind = "ab_test"
     extra_state = {"committed_arm_": "int"}
+    committed_arm_: int
     per_arm_params = {"weights": ("weight", 1.0)}
 
     def __init__(
@@ -115,11 +116,11 @@ class ABTest(Policy):
 
     def _on_breakpoint(self, n_observations: int) -> None:
         if self.committed_arm_ < 0:
-            decision = self.test_result()
+            decision = self.commit_test()
             if decision["commit"]:
                 self.committed_arm_ = decision["best"]
 
-    def test_result(self) -> dict[str, Any]:
+    def commit_test(self) -> dict[str, Any]:
         """Compare the best and runner-up active arms now.
 
         Returns
