@@ -1,10 +1,13 @@
-"""Dashboard data endpoint on a long history: 30 days of one-minute snapshots of 10 arms.
+"""Dashboard pages on long histories: the detail page's data endpoint on 30 days of
+one-minute snapshots of 10 arms, and the overview with 50 experiments.
 
-    python -m bench.dashboard [--days 30] [--arms 10] [--requests 30] [--json PATH]
+    python -m bench.dashboard [--days 30] [--arms 10] [--experiments 50] [--requests 30] [--json PATH]
 
-Times the experiment detail page's JSON endpoint (all history, downsampled on the server
-to 500 points) in-process through Django's test client, next to the trivial /livez view
-measured the same way in the same run. A benchmark prints figures; it does not pass or fail.
+Times, in-process through Django's test client: the experiment detail page's JSON endpoint
+(all history, downsampled on the server), next to the trivial /livez view measured the same
+way in the same run; and the overview page with one experiment, then with ``--experiments``
+experiments that each have a day of one-minute snapshots. A benchmark prints figures; it does
+not pass or fail.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--arms", type=int, default=10)
+    parser.add_argument("--experiments", type=int, default=50)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
@@ -53,32 +57,37 @@ def main(argv: list[str] | None = None) -> dict:
         status="running",
         actor="bench",
     )
-    minutes = args.days * 24 * 60
     rng = np.random.default_rng(0)
-    start = timezone.now() - timedelta(minutes=minutes)
-    t0 = time.perf_counter()
-    batch = []
-    for i in range(minutes):
-        allocation = rng.dirichlet(np.ones(args.arms)).round(6).tolist()
-        means = rng.random(args.arms).round(6).tolist()
-        batch.append(
-            AllocationSnapshot.build(
-                experiment_id=experiment.pk,
-                created_at=start + timedelta(minutes=i),
-                policy_version=i,
-                allocation=allocation,
-                served=[i * 10] * args.arms,
-                reward_counts=[i * 9] * args.arms,
-                reward_sums=[i * 4.5] * args.arms,
-                means=means,
-                lower=[round(m - 0.05, 6) for m in means],
-                upper=[round(m + 0.05, 6) for m in means],
+
+    def snapshots(experiment_id: int, minutes: int, arms: int) -> None:
+        start = timezone.now() - timedelta(minutes=minutes)
+        batch = []
+        for i in range(minutes):
+            allocation = rng.dirichlet(np.ones(arms)).round(6).tolist()
+            means = rng.random(arms).round(6).tolist()
+            batch.append(
+                AllocationSnapshot.build(
+                    experiment_id=experiment_id,
+                    created_at=start + timedelta(minutes=i),
+                    policy_version=i,
+                    allocation=allocation,
+                    effective=allocation,
+                    served=[i * 10] * arms,
+                    reward_counts=[i * 9] * arms,
+                    reward_sums=[i * 4.5] * arms,
+                    means=means,
+                    lower=[round(m - 0.05, 6) for m in means],
+                    upper=[round(m + 0.05, 6) for m in means],
+                )
             )
-        )
-        if len(batch) == 5000:
-            AllocationSnapshot.objects.bulk_create(batch)
-            batch = []
-    AllocationSnapshot.objects.bulk_create(batch)
+            if len(batch) == 5000:
+                AllocationSnapshot.objects.bulk_create(batch)
+                batch = []
+        AllocationSnapshot.objects.bulk_create(batch)
+
+    minutes = args.days * 24 * 60
+    t0 = time.perf_counter()
+    snapshots(experiment.pk, minutes, args.arms)
     populate = time.perf_counter() - t0
     user = user_create(username="bench", password="bench-password-1", role="viewer")
     client = Client()
@@ -97,6 +106,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     data, data_bytes = timed("/experiments/bench/data/")
     baseline, _ = timed("/livez")
+    overview_one, _ = timed("/")
+    for n in range(1, args.experiments):
+        other = experiment_create(
+            slug=f"bench-{n}",
+            name=f"bench {n}",
+            policy_kind="thompson",
+            model_version_ids=[m.pk for m in models[:3]],
+            status="running",
+            actor="bench",
+        )
+        snapshots(other.pk, 24 * 60, 3)
+    overview_many, _ = timed("/")
     result = {
         "database": database,
         "snapshots": minutes,
@@ -105,6 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
         "data_endpoint_ms": {"p50": statistics.median(data), "p95": percentile(data, 95), "max": max(data)},
         "data_endpoint_bytes": data_bytes,
         "baseline_livez_ms": {"p50": statistics.median(baseline), "p95": percentile(baseline, 95)},
+        "experiments": args.experiments,
+        "overview_one_ms": {"p50": statistics.median(overview_one), "p95": percentile(overview_one, 95)},
+        "overview_many_ms": {"p50": statistics.median(overview_many), "p95": percentile(overview_many, 95)},
         "populate_seconds": populate,
     }
     print(f"{database}: {minutes:,} snapshots of {args.arms} arms ({populate:.1f} s to insert)")
@@ -117,6 +141,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"{'/livez (baseline)':<34}{result['baseline_livez_ms']['p50']:>10.1f}"
         f"{result['baseline_livez_ms']['p95']:>10.1f}{max(baseline):>10.1f}"
+    )
+    print(
+        f"{'overview, 1 experiment':<34}{result['overview_one_ms']['p50']:>10.1f}"
+        f"{result['overview_one_ms']['p95']:>10.1f}{max(overview_one):>10.1f}"
+    )
+    print(
+        f"{f'overview, {args.experiments} experiments':<34}{result['overview_many_ms']['p50']:>10.1f}"
+        f"{result['overview_many_ms']['p95']:>10.1f}{max(overview_many):>10.1f}"
     )
     if args.json:
         with open(args.json, "w") as handle:

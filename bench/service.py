@@ -160,21 +160,56 @@ def closed_loop(url: str, key: str, body: Any, clients: int, seconds: float) -> 
     return sum(done), sum(done) / elapsed
 
 
-def copy_baseline(database_url: str, rows: int) -> float:
-    """Rows/s of a raw COPY of reward-shaped rows into a table with a primary key, committed."""
+REWARD_TABLE = "experiments_reward"
+COPY_COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, decided_at, observed_at, received_at, learn"
+#: The COPY baselines, from the outer bound to the one that does what ingestion must do.
+COPY_KINDS = {
+    "temp": "a TEMP table with the reward columns and a primary key (no write-ahead log: an outer bound)",
+    "columns": "a logged table with the reward table's columns and primary key, no other index",
+    "indexed": "a logged copy of the reward table: its columns, constraints and every index",
+}
+
+
+def copy_baseline(database_url: str, rows: int, kind: str) -> float:
+    """Rows/s of a COPY of reward rows (as ingestion stores them) into a table of ``kind``, committed."""
     import psycopg
 
     with psycopg.connect(database_url, autocommit=False) as conn:
-        conn.execute(
-            "CREATE TEMP TABLE copy_bench (event_id text primary key, experiment_id bigint, arm_id bigint, "
-            "decision_id text, value float8, received_at timestamptz, learn bool)"
-        )
-        start = time.perf_counter()
-        with conn.cursor().copy("COPY copy_bench FROM STDIN") as copy:
-            for i in range(rows):
-                copy.write_row((f"copy-{i}", 1, 1, None, 1.0, "2026-11-28T00:00:00Z", True))
+        if kind == "temp":
+            conn.execute(f"CREATE TEMP TABLE copy_bench (LIKE {REWARD_TABLE} INCLUDING DEFAULTS)")
+            conn.execute("ALTER TABLE copy_bench ADD PRIMARY KEY (id)")
+        elif kind == "columns":
+            conn.execute(f"CREATE TABLE copy_bench (LIKE {REWARD_TABLE} INCLUDING DEFAULTS INCLUDING IDENTITY)")
+            conn.execute("ALTER TABLE copy_bench ADD PRIMARY KEY (id)")
+        else:
+            conn.execute(f"CREATE TABLE copy_bench (LIKE {REWARD_TABLE} INCLUDING ALL)")
+            # LIKE copies no foreign keys; ingestion checks both for every row.
+            conn.execute("ALTER TABLE copy_bench ADD FOREIGN KEY (experiment_id) REFERENCES experiments_experiment(id)")
+            conn.execute("ALTER TABLE copy_bench ADD FOREIGN KEY (arm_id) REFERENCES experiments_arm(id)")
+        experiment_id, arm_id = conn.execute(
+            "SELECT experiment_id, id FROM experiments_arm ORDER BY id LIMIT 1"
+        ).fetchone()
         conn.commit()
-        return rows / (time.perf_counter() - start)
+
+        def row(i: int) -> tuple[Any, ...]:
+            return (f"copy-{i}", experiment_id, arm_id, f"AQAAcopy{i:012d}", float(i % 2), _STAMP, None, _STAMP, True)
+
+        columns = COPY_COLUMNS
+        if kind == "temp":  # a TEMP table made with LIKE has no identity: number the rows
+            columns, numbered = f"id, {COPY_COLUMNS}", row
+            row = lambda i: (i + 1, *numbered(i))  # noqa: E731
+        start = time.perf_counter()
+        with conn.cursor().copy(f"COPY copy_bench ({columns}) FROM STDIN") as copy:
+            for i in range(rows):
+                copy.write_row(row(i))
+        conn.commit()
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE copy_bench")
+        conn.commit()
+        return rows / elapsed
+
+
+_STAMP = "2026-11-28T00:00:00Z"
 
 
 def single_insert_baseline(database_url: str, clients: int, seconds: float) -> float:
@@ -309,7 +344,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["batched_rewards"] = dict(
             zip(("count", "per_s"), closed_loop(url, key, batch, 3, seconds), strict=True)
         )
-        results["copy_baseline_rows_per_s"] = copy_baseline(database.url, 200_000)
+        results["copy_baselines_rows_per_s"] = {kind: copy_baseline(database.url, 200_000, kind) for kind in COPY_KINDS}
         results["insert_baseline_per_s"] = single_insert_baseline(database.url, 6, seconds)
         half = results["batched_rewards"]["per_s"] / 2
         print(f"reward-to-decide lag at {half:,.0f} rewards/s …", flush=True)

@@ -51,6 +51,21 @@ def policies_section(data: dict) -> list[str]:
             f"| {ours['update_100k_ms']:.3f} / {theirs['update_100k_ms']:.2f} | {row['update_ratio']:.3f} "
             f"| {regret_ours:.1f} | {regret_theirs:.1f} |"
         )
+    thompson = data["mabdash"].get("thompson", {})
+    if "sample_per_call_us" in thompson:
+        theirs = data["comparison"]["thompson"]["mabwiser"]["decide_us"]
+        lines += [
+            "",
+            "Thompson sampling decides two ways. mabdash samples the posterior when it learns and serves",
+            "every decision from the resulting allocation; mabwiser samples the posterior on every call.",
+            "",
+            "| Thompson decide, µs per decision | mabdash | baseline | ratio |",
+            "|---|---|---|---|",
+            f"| from the learned allocation (`choose`) | {thompson['decide_us']:.2f} "
+            f"| mabwiser `predict` (samples per call): {theirs:.2f} | {thompson['decide_us'] / theirs:.3f} |",
+            f"| sampling the posterior per call (numpy, same state) | {thompson['sample_per_call_us']:.2f} "
+            f"| mabwiser `predict`: {theirs:.2f} | {thompson['sample_per_call_us'] / theirs:.3f} |",
+        ]
     lines += [
         "",
         "| mabdash strategy | decide µs | update of 100,000 rewards ms | allocation() ms |",
@@ -63,15 +78,22 @@ def policies_section(data: dict) -> list[str]:
 
 
 def dashboard_section(data: dict) -> list[str]:
-    return [
-        "### Dashboard data endpoint, 30 days of one-minute snapshots (`python -m bench.dashboard`)",
+    lines = [
+        "### Dashboard pages (`python -m bench.dashboard`)",
         "",
-        "| database | snapshots × arms | p50 ms | p95 ms | max ms | response KiB | `/livez` p50 ms (baseline) |",
+        "| page | database | history | p50 ms | p95 ms | response KiB | baseline p50 ms |",
         "|---|---|---|---|---|---|---|",
-        f"| {data['database']} | {data['snapshots']:,} × {data['arms']} | {data['data_endpoint_ms']['p50']:.1f} "
-        f"| {data['data_endpoint_ms']['p95']:.1f} | {data['data_endpoint_ms']['max']:.1f} "
-        f"| {data['data_endpoint_bytes'] / 1024:.0f} | {data['baseline_livez_ms']['p50']:.1f} |",
+        f"| experiment data endpoint | {data['database']} | {data['snapshots']:,} one-minute snapshots × "
+        f"{data['arms']} arms | {data['data_endpoint_ms']['p50']:.1f} | {data['data_endpoint_ms']['p95']:.1f} "
+        f"| {data['data_endpoint_bytes'] / 1024:.0f} | `/livez`: {data['baseline_livez_ms']['p50']:.1f} |",
     ]
+    if "overview_many_ms" in data:
+        lines.append(
+            f"| overview | {data['database']} | {data['experiments']} experiments, a day of one-minute snapshots "
+            f"each | {data['overview_many_ms']['p50']:.1f} | {data['overview_many_ms']['p95']:.1f} | – "
+            f"| overview with 1 experiment: {data['overview_one_ms']['p50']:.1f} |"
+        )
+    return lines
 
 
 def _percentiles(result: dict) -> str:
@@ -85,6 +107,28 @@ def _single_row(data: dict) -> str:
         return figure + "| – | – |"
     baseline = data["insert_baseline_per_s"]
     return figure + f"| one-row `INSERT`s, 6 connections: {baseline:,.0f}/s | {single / baseline:.3f} |"
+
+
+COPY_LABELS = {
+    "indexed": "`COPY` into a logged copy of the reward table (columns, constraints, foreign keys, every index)",
+    "columns": "`COPY` into a logged table with the reward columns and a primary key only",
+    "temp": "`COPY` into a TEMP table (no write-ahead log, primary key only): an outer bound",
+}
+
+
+def _batched_rows(data: dict) -> list[str]:
+    batched = data["batched_rewards"]["per_s"]
+    label = "batched rewards/s (3 clients × 1,000 per POST)"
+    copies = data.get("copy_baselines_rows_per_s")
+    if copies is None:  # results from before the logged baselines
+        copy = data["copy_baseline_rows_per_s"]
+        return [f"| {label} | {batched:,.0f} | raw `COPY`: {copy:,.0f} rows/s | {batched / copy:.3f} |"]
+    return [
+        f"| {label if kind == 'indexed' else '〃'} | {batched:,.0f} | {COPY_LABELS[kind]}: {copies[kind]:,.0f} rows/s "
+        f"| {batched / copies[kind]:.3f} |"
+        for kind in ("indexed", "columns", "temp")
+        if kind in copies
+    ]
 
 
 def service_section(data: dict) -> list[str]:
@@ -113,13 +157,71 @@ def service_section(data: dict) -> list[str]:
         )
     lines += [
         _single_row(data),
-        f"| batched rewards/s (3 clients × 1,000 per POST) | {data['batched_rewards']['per_s']:,.0f} "
-        f"| raw `COPY`: {data['copy_baseline_rows_per_s']:,.0f} rows/s "
-        f"| {data['batched_rewards']['per_s'] / data['copy_baseline_rows_per_s']:.3f} |",
+        *_batched_rows(data),
         f"| reward → decide lag at {data['lag']['rate']:,.0f} rewards/s: p50 / p99 s ({data['lag']['samples']} samples) "
         f"| {data['lag']['p50_s']:.2f} / {data['lag']['p99_s']:.2f} | – | – |",
     ]
     return lines
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def targets_section(policies: dict | None, dashboard: dict | None, service: dict | None) -> list[str]:
+    """The targets of the service-level issue, each with the figure of this run that answers it."""
+    rows: list[str] = []
+    if policies:
+        ours = policies["mabdash"]
+        worst_decide = max(row["decide_us"] for row in ours.values())
+        worst_update = max(row["update_100k_ms"] for row in ours.values())
+        allocation = max(row.get("allocation_ms", 0.0) for row in ours.values())
+        rows.append(
+            "| policies: `choose` ≤ 5 µs, Thompson `allocation()` ≤ 5 ms, `update` of 100,000 rewards ≤ 2 ms "
+            f"(K = 10) | slowest: {worst_decide:.2f} µs, {allocation:.2f} ms, {worst_update:.2f} ms "
+            f"| {_met(worst_decide <= 5 and allocation <= 5 and worst_update <= 2)} |"
+        )
+        comparison = policies["comparison"]
+        decide = max(row["decide_ratio"] for row in comparison.values())
+        update = max(row["update_ratio"] for row in comparison.values())
+        thompson = comparison["thompson"]["decide_ratio"]
+        rows.append(
+            "| policies: no slower than mabwiser; ≥ 5× faster on batch updates and on Thompson decisions "
+            f"| time ratios ours/mabwiser: decide ≤ {decide:.3f}, update ≤ {update:.3f}, Thompson decide "
+            f"{thompson:.3f} | {_met(decide <= 1 and update <= 0.2 and thompson <= 0.2)} |"
+        )
+    if dashboard:
+        p95 = dashboard["data_endpoint_ms"]["p95"]
+        rows.append(
+            f"| dashboard data endpoint ≤ 100 ms on {dashboard['snapshots']:,} one-minute snapshots of "
+            f"{dashboard['arms']} arms | p95 {p95:.1f} ms | {_met(p95 <= 100)} |"
+        )
+    if service:
+        decide = service["decide_300"]
+        rows.append(
+            f"| decide at 300/s: p50 ≤ 3 ms, p99 ≤ 10 ms | p50 {decide['p50_ms']:.1f} ms, p99 {decide['p99_ms']:.1f} ms "
+            f"| {_met(decide['p50_ms'] <= 3 and decide['p99_ms'] <= 10)} |"
+        )
+        rate = service["decide_max_rate"]
+        rows.append(f"| decide ≥ 2,000/s with p99 ≤ 50 ms | {rate:,.0f}/s open loop | {_met(rate >= 2000)} |")
+        if service.get("decide_wrk_rps") and service.get("noop_wrk_rps"):
+            share = service["decide_wrk_rps"] / service["noop_wrk_rps"]
+            rows.append(
+                "| decide ≥ 40% of the trivial view's ceiling, same middleware "
+                f"| wrk: {service['decide_wrk_rps']:,.0f} vs {service['noop_wrk_rps']:,.0f} requests/s = {share:.0%} "
+                f"| {_met(share >= 0.4)} |"
+            )
+        batched, single = service["batched_rewards"]["per_s"], service["single_rewards"]["per_s"]
+        rows.append(f"| ≥ 20,000 batched rewards/s | {batched:,.0f}/s | {_met(batched >= 20_000)} |")
+        rows.append(f"| ≥ 500 single rewards/s | {single:,.0f}/s | {_met(single >= 500)} |")
+        lag = service["lag"]
+        rows.append(
+            f"| reward → decide lag p50 ≤ 1 s, p99 ≤ 3 s at half the ingest rate | p50 {lag['p50_s']:.2f} s, "
+            f"p99 {lag['p99_s']:.2f} s | {_met(lag['p50_s'] <= 1 and lag['p99_s'] <= 3)} |"
+        )
+    if not rows:
+        return []
+    return ["### Against the targets", "", "| target | measured | |", "|---|---|---|", *rows]
 
 
 def main() -> None:
@@ -131,6 +233,7 @@ def main() -> None:
     ):
         data = _load(name)
         parts += [*section(data), ""] if data else [f"*(no bench/results/{name}.json: run `make bench`)*", ""]
+    parts += [*targets_section(_load("policies"), _load("dashboard"), _load("service")), ""]
     service = _load("service")
     if service and "versions" in service:
         listed = ", ".join(f"{name} {value}" for name, value in service["versions"].items())

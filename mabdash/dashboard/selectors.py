@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Count, Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -23,7 +23,13 @@ from mabdash.experiments.models import (
     PolicyState,
     Reward,
 )
-from mabdash.experiments.selectors import effective_allocation, experiment_state, override_active
+from mabdash.experiments.selectors import (
+    effective_allocation,
+    experiment_state,
+    override_active,
+    overrides_active,
+    pending_reward_summary,
+)
 
 RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400, "all": None}
 # Enough for a chart a few thousand pixels wide; every point costs decode and transfer time.
@@ -70,23 +76,74 @@ def snapshot_series(experiment_id: int, since: datetime | None, max_points: int 
 
     The ``series`` texts are joined and parsed in one ``orjson.loads`` call.
     """
-    ids = _snapshot_ids(experiment_id, since, max_points)
+    points = _snapshot_rows(_snapshot_ids(experiment_id, since, max_points))
+    for point in points:
+        del point["experiment_id"]
+    return points
+
+
+def _snapshot_rows(ids: list[int]) -> list[dict[str, Any]]:
+    """Snapshots by id, oldest first, their series parsed (one ``orjson.loads`` for all)."""
     if not ids:
         return []
     table = AllocationSnapshot._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT created_at, policy_version, series FROM {table} "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY created_at, id",
+            f"SELECT experiment_id, created_at, policy_version, series FROM {table} "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY experiment_id, created_at, id",
             ids,
         )
         rows = cursor.fetchall()
-    parsed = orjson.loads("[" + ",".join(row[2] for row in rows) + "]")
+    parsed = orjson.loads("[" + ",".join(row[3] for row in rows) + "]")
     points = []
     for row, values in zip(rows, parsed, strict=True):
-        created_at = row[0] if isinstance(row[0], datetime) else parse_datetime(row[0]).replace(tzinfo=UTC)
-        points.append({"created_at": created_at, "policy_version": row[1], **values})
+        created_at = row[1] if isinstance(row[1], datetime) else _parse_stored_time(row[1])
+        points.append({"experiment_id": row[0], "created_at": created_at, "policy_version": row[2], **values})
     return points
+
+
+def _parse_stored_time(text: str) -> datetime:
+    parsed = parse_datetime(text)
+    if parsed is None:
+        raise ValueError(f"created_at: unreadable stored time {text!r}")
+    return parsed.replace(tzinfo=UTC)
+
+
+def snapshot_series_many(
+    experiment_ids: list[int], since: datetime, until: datetime, points: int
+) -> dict[int, list[dict[str, Any]]]:
+    """For each experiment, the latest snapshot at or before each of ``points`` evenly spaced
+    times in [since, until] — one query of index probes for all of them, then one fetch."""
+    if not experiment_ids:
+        return {}
+    step = (until - since) / max(points - 1, 1)
+    targets = [since + i * step for i in range(points)]
+    cast = "::timestamptz" if connection.vendor == "postgresql" else ""
+    table = AllocationSnapshot._meta.db_table
+    pairs = ", ".join([f"(%s, %s{cast})"] * (len(experiment_ids) * len(targets)))
+    sql = (
+        f"SELECT DISTINCT (SELECT s.id FROM {table} s WHERE s.experiment_id = t.column1 "
+        f"AND s.created_at <= t.column2 AND s.created_at >= %s{cast} ORDER BY s.created_at DESC, s.id DESC LIMIT 1) "
+        f"FROM (VALUES {pairs}) AS t"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = [adapt(since)]
+    for experiment_id in experiment_ids:
+        for target in targets:
+            params += [experiment_id, adapt(target)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall() if row[0] is not None]
+    series: dict[int, list[dict[str, Any]]] = {}
+    for point in _snapshot_rows(ids):
+        series.setdefault(point.pop("experiment_id"), []).append(point)
+    return series
+
+
+def served_allocation(point: dict[str, Any]) -> list[float | None]:
+    """What decide served at a snapshot (snapshots from before it was recorded: the policy's)."""
+    effective = point.get("effective")
+    return effective if effective is not None else point["allocation"]
 
 
 def _live_point(state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -94,7 +151,8 @@ def _live_point(state: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {
         "created_at": now,
         "policy_version": state["policy_version"],
-        "allocation": [arm["allocation"] for arm in state["arms"]],
+        "allocation": [arm["policy_allocation"] for arm in state["arms"]],
+        "effective": [arm["allocation"] for arm in state["arms"]],
         "served": [arm["served"] for arm in state["arms"]],
         "reward_counts": [arm["rewards"] for arm in state["arms"]],
         "reward_sums": [arm["reward_sum"] for arm in state["arms"]],
@@ -209,53 +267,79 @@ def control_panel(experiment: Experiment) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- overview
-def experiment_alerts(experiment: Experiment, now: datetime) -> list[str]:
-    """Short alert texts: learning lagging, rewards stalled, guardrail breaches."""
-    alerts = []
-    oldest_pending = Reward.objects.filter(experiment=experiment, learn=True, applied_version__isnull=True).aggregate(
-        oldest=Min("received_at")
-    )["oldest"]
-    if oldest_pending and (now - oldest_pending).total_seconds() > LEARNING_LAG_ALERT_SECONDS:
-        alerts.append(f"learning lagging: rewards waiting {int((now - oldest_pending).total_seconds())} s")
-    if experiment.status == Experiment.Status.RUNNING:
-        recent_decisions = Decision.objects.filter(experiment=experiment, created_at__gte=now - STALL_WINDOW).exists()
-        recent_rewards = Reward.objects.filter(experiment=experiment, received_at__gte=now - STALL_WINDOW).exists()
-        if recent_decisions and not recent_rewards:
-            alerts.append("rewards stalled: decisions but no rewards in 15 min")
-    breaches = AuditEntry.objects.filter(
-        experiment=experiment, created_at__gte=now - timedelta(hours=24), kind__regex=r"^(rollback|guardrail)"
-    ).count()
-    if breaches:
-        alerts.append(f"guardrail: {breaches} event{'s' if breaches > 1 else ''} in 24 h")
+def _per_experiment_counts(queryset: QuerySet[Any], experiment_ids: list[int]) -> dict[int, int]:
+    rows = queryset.filter(experiment_id__in=experiment_ids).values("experiment_id").annotate(n=Count("*"))
+    return {row["experiment_id"]: row["n"] for row in rows}
+
+
+def overview_alerts(experiments: list[Experiment], now: datetime) -> dict[int, list[str]]:
+    """Short alert texts per experiment: learning lagging, rewards stalled, guardrail breaches.
+
+    A fixed number of queries for any number of experiments.
+    """
+    ids = [experiment.pk for experiment in experiments]
+    pending = pending_reward_summary()
+    recent_decisions = _per_experiment_counts(Decision.objects.filter(created_at__gte=now - STALL_WINDOW), ids)
+    recent_rewards = _per_experiment_counts(Reward.objects.filter(received_at__gte=now - STALL_WINDOW), ids)
+    breaches = _per_experiment_counts(
+        AuditEntry.objects.filter(created_at__gte=now - timedelta(hours=24), kind__regex=r"^(rollback|guardrail)"),
+        ids,
+    )
+    alerts: dict[int, list[str]] = {}
+    for experiment in experiments:
+        found = []
+        _, oldest = pending.get(experiment.pk, (0, None))
+        if oldest and (now - oldest).total_seconds() > LEARNING_LAG_ALERT_SECONDS:
+            found.append(f"learning lagging: rewards waiting {int((now - oldest).total_seconds())} s")
+        running = experiment.status == Experiment.Status.RUNNING
+        if running and recent_decisions.get(experiment.pk) and not recent_rewards.get(experiment.pk):
+            found.append("rewards stalled: decisions but no rewards in 15 min")
+        count = breaches.get(experiment.pk, 0)
+        if count:
+            found.append(f"guardrail: {count} event{'s' if count > 1 else ''} in 24 h")
+        alerts[experiment.pk] = found
     return alerts
 
 
 def overview_rows(experiments: QuerySet[Experiment]) -> list[dict[str, Any]]:
-    """One row per experiment for the overview page."""
+    """One row per experiment for the overview page, in a fixed number of queries."""
     now = timezone.now()
     hour_ago = now - timedelta(hours=1)
+    listed = list(experiments.prefetch_related("arms__model_version"))
+    ids = [experiment.pk for experiment in listed]
+    states = {state.experiment_id: state for state in PolicyState.objects.filter(experiment_id__in=ids)}
+    overrides = overrides_active(ids, now)
+    decisions = _per_experiment_counts(Decision.objects.filter(created_at__gte=hour_ago), ids)
+    rewards = _per_experiment_counts(Reward.objects.filter(received_at__gte=hour_ago), ids)
+    requests = _per_experiment_counts(ActionRequest.objects.filter(status=ActionRequest.Status.PENDING), ids)
+    alerts = overview_alerts(listed, now)
+    sparklines = snapshot_series_many(ids, now - timedelta(hours=24), now, points=60)
     rows = []
-    for experiment in experiments.prefetch_related("arms__model_version"):
+    for experiment in listed:
         arms = sorted(experiment.arms.all(), key=lambda arm: arm.position)
-        state = PolicyState.objects.filter(experiment=experiment).first()
-        allocation, _ = effective_allocation(state.allocation if state else [], arms, override_active(experiment.pk))
+        state = states.get(experiment.pk)
+        allocation, _ = effective_allocation(
+            state.allocation if state else [],
+            arms,
+            overrides.get(experiment.pk),
+            status=experiment.status,
+            default_position=experiment.default_position,
+        )
         leader = max(range(len(arms)), key=lambda i: allocation[i]) if arms else None
-        points = snapshot_series(experiment.pk, now - timedelta(hours=24), max_points=60)
         labels = [f"#{arm.position} {arm.model_version.name}:{arm.model_version.version}" for arm in arms]
+        points = sparklines.get(experiment.pk, [])
         times = [_iso(p["created_at"]) for p in points] + [_iso(now)]
         rows.append(
             {
                 "experiment": experiment,
                 "leader": labels[leader] if leader is not None else None,
                 "leader_share": allocation[leader] if leader is not None else None,
-                "decisions_last_hour": Decision.objects.filter(experiment=experiment, created_at__gte=hour_ago).count(),
-                "rewards_last_hour": Reward.objects.filter(experiment=experiment, received_at__gte=hour_ago).count(),
-                "alerts": experiment_alerts(experiment, now),
-                "pending_requests": ActionRequest.objects.filter(
-                    experiment=experiment, status=ActionRequest.Status.PENDING
-                ).count(),
+                "decisions_last_hour": decisions.get(experiment.pk, 0),
+                "rewards_last_hour": rewards.get(experiment.pk, 0),
+                "alerts": alerts[experiment.pk],
+                "pending_requests": requests.get(experiment.pk, 0),
                 "sparkline": charts.sparkline_figure(
-                    times, [p["allocation"] for p in points] + [list(allocation)], labels
+                    times, [served_allocation(p) for p in points] + [list(allocation)], labels
                 ),
             }
         )

@@ -99,8 +99,11 @@ class ExperimentListApi(APIView):
     @extend_schema(operation_id="experiments_list", responses={200: ExperimentPage, **ERRORS})
     def get(self, request: Request) -> Response:
         paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.experiment_list(request.user), request, view=self)
-        return paginator.get_paginated_response(ExperimentOutput(page, many=True).data)
+        page = paginator.paginate_queryset(selectors.experiment_list(request.user), request, view=self) or []
+        overrides = selectors.overrides_active([experiment.pk for experiment in page])
+        return paginator.get_paginated_response(
+            ExperimentOutput(page, many=True, context={"overrides": overrides}).data
+        )
 
     @extend_schema(
         operation_id="experiments_create",

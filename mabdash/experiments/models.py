@@ -289,7 +289,9 @@ class AllocationSnapshot(models.Model):
     times cheaper than seven ``jsonb`` columns decoded field by field.
     """
 
-    SERIES = ("allocation", "served", "reward_counts", "reward_sums", "means", "lower", "upper")
+    #: ``allocation``: the policy's own split; ``effective``: what decide served (after
+    #: status, pins, weights and excluded arms — snapshots before it existed lack it).
+    SERIES = ("allocation", "effective", "served", "reward_counts", "reward_sums", "means", "lower", "upper")
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="snapshots")
     created_at = models.DateTimeField(db_index=True)

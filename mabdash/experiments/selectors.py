@@ -102,15 +102,22 @@ def overrides_active(experiment_ids: Sequence[int], now: datetime | None = None)
 
 
 def effective_allocation(
-    policy_allocation: Sequence[float], arms: Sequence[Arm], override: Override | None = None
+    policy_allocation: Sequence[float],
+    arms: Sequence[Arm],
+    override: Override | None = None,
+    *,
+    status: str = Experiment.Status.RUNNING,
+    default_position: int = 0,
 ) -> tuple[tuple[float, ...], str]:
-    """The allocation decide serves, and how it is served.
+    """The allocation decide samples from, and how it is served — the one definition.
 
-    An active pin on an active arm sends it everything (``pin``); manual weights replace
-    the policy's split over the active arms (``weights``); otherwise the policy's
-    allocation over the active arms (``policy``). Arms that are not active never get
-    traffic.
+    A draft, paused or stopped experiment serves its default arm (``default``). Otherwise an
+    active pin on an active arm sends it everything (``pin``); manual weights replace the
+    policy's split over the active arms (``weights``); otherwise the policy's allocation
+    over the active arms (``policy``). Arms that are not active never get traffic.
     """
+    if status != Experiment.Status.RUNNING:
+        return tuple(1.0 if i == default_position else 0.0 for i in range(len(arms))), "default"
     active = [arm.status == Arm.Status.ACTIVE for arm in arms]
     pinned = override.position if override is not None and override.kind == Override.Kind.PIN else None
     if pinned is not None and pinned < len(arms) and active[pinned]:
@@ -136,7 +143,9 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
     policy = policies.policy_from_state(state.state)
     arms = list(Arm.objects.filter(experiment=experiment).select_related("model_version").order_by("position"))
     override = override_active(experiment.pk)
-    allocation, served_by = effective_allocation(state.allocation, arms, override)
+    allocation, served_by = effective_allocation(
+        state.allocation, arms, override, status=experiment.status, default_position=experiment.default_position
+    )
     belief = policy.belief()
     best = policy.probability_best()
     late = Reward.objects.filter(experiment=experiment, learn=False).count()
@@ -174,6 +183,7 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
                 "lower": _finite(belief["lower"][arm.position]),
                 "upper": _finite(belief["upper"][arm.position]),
                 "allocation": allocation[arm.position],
+                "policy_allocation": state.allocation[arm.position] if arm.position < len(state.allocation) else 0.0,
                 "probability_best": float(best[arm.position]),
             }
             for arm in arms

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -119,7 +121,11 @@ class ExperimentOutput(serializers.Serializer):
     rollback_mode = serializers.CharField()
     arms = ArmOutput(many=True)
     serving_version = serializers.IntegerField(
-        help_text="Changes with anything that alters serving; send it back as expected_version with an action."
+        help_text="Changes with anything that alters what decide serves, learning included."
+    )
+    control_version = serializers.IntegerField(
+        help_text="Changes only when a person or a guardrail changes the experiment (status, arms, pins, "
+        "weights, settings); send it back as expected_version with an action."
     )
     override = serializers.SerializerMethodField()
     created_by = serializers.CharField()
@@ -127,8 +133,10 @@ class ExperimentOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     @extend_schema_field(OverrideSchema)
-    def get_override(self, experiment: Experiment) -> dict | None:
-        override = override_active(experiment.pk)
+    def get_override(self, experiment: Experiment) -> dict[str, Any] | None:
+        # A list passes every row's override in the context (one query for the page).
+        overrides = self.context.get("overrides")
+        override = overrides.get(experiment.pk) if overrides is not None else override_active(experiment.pk)
         return override.describe() if override else None
 
 
@@ -167,7 +175,8 @@ class ArmStateOutput(serializers.Serializer):
     mean = serializers.FloatField(allow_null=True)
     lower = serializers.FloatField(allow_null=True)
     upper = serializers.FloatField(allow_null=True)
-    allocation = serializers.FloatField()
+    allocation = serializers.FloatField(help_text="Share of traffic decide serves this arm now (after overrides).")
+    policy_allocation = serializers.FloatField(help_text="The policy's own share for this arm, before overrides.")
     probability_best = serializers.FloatField()
 
 

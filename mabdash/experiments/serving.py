@@ -89,7 +89,9 @@ def load_entry(slug: str) -> ServingEntry:
     state = PolicyState.objects.filter(experiment=experiment).values_list("allocation", "version").first()
     allocation_list, policy_version = state if state else ([], 0)
     override = override_active(experiment.pk)
-    allocation, served_by = effective_allocation(allocation_list, arms, override)
+    allocation, served_by = effective_allocation(
+        allocation_list, arms, override, status=experiment.status, default_position=experiment.default_position
+    )
     return ServingEntry(
         experiment_id=experiment.pk,
         slug=experiment.slug,

@@ -42,14 +42,10 @@ def decide(slug: str, principal: Any) -> DecisionResult:
     """
     entry = serving_cache.get(slug)
     check_experiment_access(principal, entry.experiment_id, slug)
-    if entry.status == Experiment.Status.RUNNING:
-        position = entry.sample(random.random())
-        propensity = entry.allocation[position]
-        served_by = entry.served_by
-    else:
-        position = entry.default_position
-        propensity = 1.0
-        served_by = "default"
+    # The entry's allocation is exactly what is served (the default arm unless running).
+    position = entry.sample(random.random())
+    propensity = entry.allocation[position]
+    served_by = entry.served_by
     arm = entry.arms[position]
     issued_ms = time.time_ns() // 1_000_000
     decision_id = decision_ids.encode(

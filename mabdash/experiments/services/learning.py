@@ -45,7 +45,7 @@ from mabdash.experiments.models import (
     experiment_versions_bump,
     lock_experiment,
 )
-from mabdash.experiments.selectors import pending_rewards
+from mabdash.experiments.selectors import effective_allocation, override_active, pending_rewards
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:
@@ -227,14 +227,23 @@ def snapshot_if_due(
     )
     if last is not None and now - last < timedelta(seconds=min_seconds):
         return False
-    served = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("position", "served_count"))
+    experiment = Experiment.objects.get(pk=experiment_id)
+    arms = list(Arm.objects.filter(experiment_id=experiment_id).order_by("position"))
+    effective, _ = effective_allocation(
+        policy.allocation().tolist(),
+        arms,
+        override_active(experiment_id, now),
+        status=experiment.status,
+        default_position=experiment.default_position,
+    )
     belief = policy.belief()
     AllocationSnapshot.build(
         experiment_id=experiment_id,
         created_at=now,
         policy_version=version,
         allocation=_nullable(policy.allocation()),
-        served=[served.get(i, 0) for i in range(policy.n_arms)],
+        effective=_nullable(np.asarray(effective)),
+        served=[arm.served_count for arm in arms],
         reward_counts=policy.counts_.tolist(),
         reward_sums=policy.sums_.tolist(),
         means=_nullable(belief["mean"]),

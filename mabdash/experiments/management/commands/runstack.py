@@ -150,6 +150,8 @@ class Story:
             if new <= 0:
                 continue
             arms = arms_of.get(experiment.pk, [])
-            served, how = effective_allocation(state.allocation, arms, overrides.get(experiment.pk))
+            served, how = effective_allocation(
+                state.allocation, arms, overrides.get(experiment.pk), status=experiment.status
+            )
             split = ", ".join(f"{arm.model_version.name} {share:.0%}" for arm, share in zip(arms, served, strict=True))
             self.say(f"{experiment.slug}: learned {new:,} rewards (policy v{state.version}); serving {split} ({how})")
