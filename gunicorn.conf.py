@@ -19,6 +19,9 @@ graceful_timeout = 20
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Keep-alive lets a model server reuse its connection for every decide.
 keepalive = 5
+# No request-line limit here: mabdash.wsgi answers over-long targets with a JSON 414 instead
+# of gunicorn's HTML page.
+limit_request_line = 0
 
 
 def on_starting(server):
@@ -34,6 +37,6 @@ def child_exit(server, worker):
 
 def worker_exit(server, worker):
     """Write the worker's buffered decisions before it exits (graceful stop loses none)."""
-    from mabdash.experiments.decision_log import decision_buffer
+    from mabdash.experiments.services.decision_log import decision_buffer
 
     decision_buffer.stop()

@@ -6,6 +6,10 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import bad_request as django_bad_request
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -69,11 +73,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def not_found(request, exception=None):
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """JSON 404 for API paths that match no route (pages keep Django's HTML 404)."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
-
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": f"No API endpoint at {request.path}.", "errors": {}}, status=404)
+        shown = request.path if len(request.path) <= 200 else request.path[:200] + "…"
+        return JsonResponse({"detail": f"No API endpoint at {shown}.", "errors": {}}, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """A failure of ours: JSON for the API (the body says nothing about the cause), HTML for pages."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Internal error; it has been logged. Retry, or report it if it persists.", "errors": {}},
+            status=500,
+        )
+    return django_server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's own 400s (a bad Host header, a suspicious operation) in the API's shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request.", "errors": {}}, status=400)
+    return django_bad_request(request, exception)

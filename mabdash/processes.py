@@ -62,7 +62,7 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
-    backoff: float = BACKOFF_INITIAL_SECONDS
+    backoff: float = 0.0
     restart_at: float | None = None
     _log_file: IO[bytes] | None = field(default=None, repr=False)
 
@@ -96,7 +96,7 @@ class Supervisor:
         restart: bool = True,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` as child ``name`` (replacing a stopped one of that name)."""
-        child = Child(name, list(argv), env, str(cwd) if cwd else None, log, restart)
+        child = Child(name, list(argv), env, str(cwd) if cwd else None, log, restart, backoff=BACKOFF_INITIAL_SECONDS)
         with self._lock:
             if name in self.children and self.children[name].process and self.children[name].process.poll() is None:
                 raise ValueError(f"name: a child called {name!r} is already running")
@@ -191,8 +191,8 @@ class Supervisor:
                 elif now >= child.restart_at:
                     if child._log_file:
                         child._log_file.close()
-                    child.restarts += 1
                     self._spawn(child)
+                    child.restarts += 1
 
     def exited(self) -> dict[str, int]:
         """Children that are not running and will not be restarted: name → exit status."""

@@ -172,12 +172,22 @@ MABDASH = {
     "SNAPSHOT_MIN_SECONDS": float(os.environ.get("MABDASH_SNAPSHOT_MIN_SECONDS", "5")),
     # Beat's sweep for experiments with pending rewards.
     "SWEEP_SECONDS": float(os.environ.get("MABDASH_SWEEP_SECONDS", "2")),
-    "MAX_REWARD_BATCH": 10_000,
     # Seconds an authenticated API key is remembered by a web process (revocation delay).
     "API_KEY_CACHE_SECONDS": float(os.environ.get("MABDASH_API_KEY_CACHE_SECONDS", "5")),
+    # API rate limits per minute (docs/OPERATIONS.md): per API key or user for decide and
+    # rewards ("serve") and the rest of the API ("api"), per client IP for requests without
+    # valid credentials ("anonymous"). Empty: no limit.
+    "RATE_LIMITS": {
+        "serve": os.environ.get("MABDASH_RATE_LIMIT_SERVE", "600000/m"),
+        "api": os.environ.get("MABDASH_RATE_LIMIT_API", "6000/m"),
+        "anonymous": os.environ.get("MABDASH_RATE_LIMIT_ANONYMOUS", "300/m"),
+    },
     # Webhook retries wait this × 2^(attempt − 1) seconds.
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("MABDASH_WEBHOOK_BACKOFF_SECONDS", "10")),
 }
+
+# The counters of the rate limits live in the default cache; if it fails, serve unlimited.
+RATELIMIT_FAIL_OPEN = True
 
 # /metrics is served only with this bearer token (see mabdash/monitoring.py).
 MABDASH_METRICS_TOKEN = os.environ.get("MABDASH_METRICS_TOKEN", "")
@@ -210,6 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["mabdash.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mabdash.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["mabdash.accounts.rate_limits.ApiRateThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -222,6 +233,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every error answer of every operation, and links between operations (mabdash/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mabdash.schema.add_common_errors",
+    ],
 }
 # A reward batch of 10,000 items is about 2 MB of JSON; allow some headroom, no more.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MABDASH_MAX_BODY_BYTES", str(4 * 1024 * 1024)))

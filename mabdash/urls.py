@@ -3,12 +3,13 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mabdash.converters import DatabaseIdConverter
+from mabdash.converters import DatabaseIdConverter, SlugConverter
 from mabdash.health import livez, readyz
 from mabdash.monitoring import metrics_view
 
 # Before the includes below: their routes use <id:…>.
 register_converter(DatabaseIdConverter, "id")
+register_converter(SlugConverter, "exp")
 
 urlpatterns = [
     path("api/v1/", include("mabdash.experiments.urls")),
@@ -28,4 +29,6 @@ if settings.MABDASH_BENCH_ENDPOINTS:
 
     urlpatterns.append(path("bench/noop/", noop, name="bench-noop"))
 
+handler400 = "mabdash.api_errors.bad_request"
 handler404 = "mabdash.api_errors.not_found"
+handler500 = "mabdash.api_errors.server_error"

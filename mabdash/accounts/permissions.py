@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.roles import KEY_ADMIN, OPERATOR, VIEWER, user_has_role
-from mabdash.errors import Forbidden
+from mabdash.errors import NotFound
 
 
 def can_read(principal: Any) -> bool:
@@ -30,9 +30,13 @@ def can_manage(principal: Any) -> bool:
 
 
 def check_experiment_access(principal: Any, experiment_id: int, slug: str) -> None:
-    """Raise ``Forbidden`` when an API key is not scoped to this experiment."""
+    """Raise ``NotFound`` when an API key is not scoped to this experiment.
+
+    Exactly the answer for an experiment that does not exist: a key learns nothing about
+    experiments outside its scope, not even that they exist.
+    """
     if isinstance(principal, KeyPrincipal) and not principal.allows_experiment(experiment_id):
-        raise Forbidden({"experiment": [f"this API key is not allowed on experiment {slug!r}"]})
+        raise NotFound({"experiment": [f"no experiment {slug!r}"]})
 
 
 class ReadAccess(BasePermission):
@@ -47,6 +51,18 @@ class ServeAccess(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return can_serve(request.user)
+
+
+def is_client_key(principal: Any) -> bool:
+    """A model server's key: it decides and posts rewards, and sees nothing else of control."""
+    return isinstance(principal, KeyPrincipal) and principal.role != KEY_ADMIN
+
+
+class StaffAccess(BasePermission):
+    message = "This needs a dashboard user with a role or an admin API key; client keys only decide and post rewards."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return can_read(request.user) and not is_client_key(request.user)
 
 
 class ManageAccess(BasePermission):

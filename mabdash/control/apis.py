@@ -6,9 +6,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from mabdash.accounts.permissions import ManageAccess, ReadAccess
+from mabdash.accounts.api import RateLimitedApiView
+from mabdash.accounts.permissions import ManageAccess, ReadAccess, StaffAccess
 from mabdash.control.models import ActionRequest, Webhook, WebhookDelivery
 from mabdash.control.serializers import (
     ActionInput,
@@ -27,7 +27,7 @@ from mabdash.experiments.apis import CONFLICT, ERRORS, NOT_FOUND, parse_input
 from mabdash.experiments.services.audit import actor_name
 
 
-class ExperimentActionApi(APIView):
+class ExperimentActionApi(RateLimitedApiView):
     permission_classes = [ReadAccess]
 
     @extend_schema(
@@ -60,8 +60,8 @@ class ExperimentActionApi(APIView):
         return Response(ActionOutput(outcome).data, status=code)
 
 
-class ExperimentRequestListApi(APIView):
-    permission_classes = [ReadAccess]
+class ExperimentRequestListApi(RateLimitedApiView):
+    permission_classes = [StaffAccess]
 
     @extend_schema(
         operation_id="experiments_requests", responses={200: RequestOutput(many=True), **ERRORS, **NOT_FOUND}
@@ -86,7 +86,7 @@ def _decide(request: Request, request_id: int, approve: bool) -> Response:
     return Response(RequestOutput(decided).data)
 
 
-class RequestApproveApi(APIView):
+class RequestApproveApi(RateLimitedApiView):
     permission_classes = [ReadAccess]
 
     @extend_schema(
@@ -99,7 +99,7 @@ class RequestApproveApi(APIView):
         return _decide(request, request_id, approve=True)
 
 
-class RequestRejectApi(APIView):
+class RequestRejectApi(RateLimitedApiView):
     permission_classes = [ReadAccess]
 
     @extend_schema(
@@ -109,8 +109,8 @@ class RequestRejectApi(APIView):
         return _decide(request, request_id, approve=False)
 
 
-class WebhookListApi(APIView):
-    permission_classes = [ManageAccess]
+class WebhookListApi(RateLimitedApiView):
+    permission_classes = [StaffAccess, ManageAccess]
 
     @extend_schema(operation_id="webhooks_list", responses={200: WebhookOutput(many=True), **ERRORS, **NOT_FOUND})
     def get(self, request: Request, slug: str) -> Response:
@@ -143,8 +143,8 @@ def _webhook(request: Request, webhook_id: int) -> Webhook:
     return webhook
 
 
-class WebhookDetailApi(APIView):
-    permission_classes = [ManageAccess]
+class WebhookDetailApi(RateLimitedApiView):
+    permission_classes = [StaffAccess, ManageAccess]
 
     @extend_schema(operation_id="webhooks_delete", responses={204: None, **ERRORS, **NOT_FOUND})
     def delete(self, request: Request, webhook_id: int) -> Response:
@@ -152,8 +152,8 @@ class WebhookDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveryListApi(APIView):
-    permission_classes = [ManageAccess]
+class WebhookDeliveryListApi(RateLimitedApiView):
+    permission_classes = [StaffAccess, ManageAccess]
 
     @extend_schema(
         operation_id="webhooks_deliveries", responses={200: DeliveryOutput(many=True), **ERRORS, **NOT_FOUND}

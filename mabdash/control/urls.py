@@ -3,9 +3,9 @@ from django.urls import path
 from mabdash.control import apis
 
 urlpatterns = [
-    path("experiments/<str:slug>/actions/", apis.ExperimentActionApi.as_view(), name="api-experiment-actions"),
-    path("experiments/<str:slug>/requests/", apis.ExperimentRequestListApi.as_view(), name="api-experiment-requests"),
-    path("experiments/<str:slug>/webhooks/", apis.WebhookListApi.as_view(), name="api-experiment-webhooks"),
+    path("experiments/<exp:slug>/actions/", apis.ExperimentActionApi.as_view(), name="api-experiment-actions"),
+    path("experiments/<exp:slug>/requests/", apis.ExperimentRequestListApi.as_view(), name="api-experiment-requests"),
+    path("experiments/<exp:slug>/webhooks/", apis.WebhookListApi.as_view(), name="api-experiment-webhooks"),
     path("requests/<id:request_id>/approve/", apis.RequestApproveApi.as_view(), name="api-request-approve"),
     path("requests/<id:request_id>/reject/", apis.RequestRejectApi.as_view(), name="api-request-reject"),
     path("webhooks/<id:webhook_id>/", apis.WebhookDetailApi.as_view(), name="api-webhook"),

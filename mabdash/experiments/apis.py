@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from mabdash import metrics
+from mabdash.accounts.api import RateLimitedApiView
 from mabdash.accounts.permissions import ManageAccess, ReadAccess, ServeAccess
 from mabdash.errors import InvalidInput
 from mabdash.experiments import selectors
+from mabdash.experiments.inputs import MAX_REWARD_BATCH, MODEL_VERSION
 from mabdash.experiments.serializers import (
     ArmInput,
     ArmOutput,
@@ -64,7 +64,7 @@ class Pagination(LimitOffsetPagination):
 
 
 # --------------------------------------------------------------------------- model registry
-class ModelVersionListApi(APIView):
+class ModelVersionListApi(RateLimitedApiView):
     permission_classes = [ManageAccess]
 
     @extend_schema(operation_id="models_list", responses={200: ModelVersionPage, **ERRORS})
@@ -79,12 +79,14 @@ class ModelVersionListApi(APIView):
         responses={201: ModelVersionOutput, **ERRORS, **CONFLICT},
     )
     def post(self, request: Request) -> Response:
-        data = parse_input(ModelVersionInput, request)
-        model = registry.model_version_register(**data, actor=actor_name(request.user))
+        clean, errors = MODEL_VERSION.check(request.data)
+        if errors:
+            raise InvalidInput(errors)
+        model = registry.model_version_register(**clean, actor=actor_name(request.user))
         return Response(ModelVersionOutput(model).data, status=status.HTTP_201_CREATED)
 
 
-class ModelVersionDetailApi(APIView):
+class ModelVersionDetailApi(RateLimitedApiView):
     permission_classes = [ReadAccess]
 
     @extend_schema(operation_id="models_detail", responses={200: ModelVersionOutput, **ERRORS, **NOT_FOUND})
@@ -93,7 +95,7 @@ class ModelVersionDetailApi(APIView):
 
 
 # --------------------------------------------------------------------------- experiments
-class ExperimentListApi(APIView):
+class ExperimentListApi(RateLimitedApiView):
     permission_classes = [ManageAccess]
 
     @extend_schema(operation_id="experiments_list", responses={200: ExperimentPage, **ERRORS})
@@ -125,7 +127,7 @@ class ExperimentListApi(APIView):
         return Response(ExperimentOutput(experiment).data, status=status.HTTP_201_CREATED)
 
 
-class ExperimentDetailApi(APIView):
+class ExperimentDetailApi(RateLimitedApiView):
     permission_classes = [ReadAccess]
 
     @extend_schema(operation_id="experiments_detail", responses={200: ExperimentOutput, **ERRORS, **NOT_FOUND})
@@ -133,7 +135,7 @@ class ExperimentDetailApi(APIView):
         return Response(ExperimentOutput(selectors.experiment_get(slug, request.user)).data)
 
 
-class ExperimentStatusApi(APIView):
+class ExperimentStatusApi(RateLimitedApiView):
     permission_classes = [ManageAccess]
 
     @extend_schema(
@@ -150,7 +152,7 @@ class ExperimentStatusApi(APIView):
         return Response(ExperimentOutput(experiment).data)
 
 
-class ExperimentArmAddApi(APIView):
+class ExperimentArmAddApi(RateLimitedApiView):
     permission_classes = [ManageAccess]
 
     @extend_schema(
@@ -165,7 +167,7 @@ class ExperimentArmAddApi(APIView):
         return Response(ArmOutput(arm).data, status=status.HTTP_201_CREATED)
 
 
-class ExperimentStateApi(APIView):
+class ExperimentStateApi(RateLimitedApiView):
     permission_classes = [ReadAccess]
 
     @extend_schema(operation_id="experiments_state", responses={200: StateOutput, **ERRORS, **NOT_FOUND})
@@ -175,8 +177,9 @@ class ExperimentStateApi(APIView):
 
 
 # --------------------------------------------------------------------------- decide & rewards
-class DecideApi(APIView):
+class DecideApi(RateLimitedApiView):
     permission_classes = [ServeAccess]
+    rate_scope = "serve"
 
     @extend_schema(
         operation_id="decide",
@@ -207,8 +210,9 @@ class DecideApi(APIView):
         )
 
 
-class RewardRecordApi(APIView):
+class RewardRecordApi(RateLimitedApiView):
     permission_classes = [ServeAccess]
+    rate_scope = "serve"
 
     @extend_schema(
         operation_id="rewards_record",
@@ -239,6 +243,8 @@ class RewardRecordApi(APIView):
             return self._record(request)
 
     def _record(self, request: Request) -> Response:
+        if request.stream is None:
+            raise InvalidInput({"body": ['empty; send a reward object or {"rewards": [...]}']})
         body = request.data
         if not isinstance(body, dict):
             raise InvalidInput({"body": ['must be a reward object or {"rewards": [...]}']})
@@ -255,9 +261,8 @@ class RewardRecordApi(APIView):
             raise InvalidInput({sorted(set(body) - {"rewards"})[0]: ["unexpected field next to rewards"]})
         if not isinstance(items, list):
             raise InvalidInput({"rewards": ["must be a list of reward objects"]})
-        limit = settings.MABDASH["MAX_REWARD_BATCH"]
-        if len(items) > limit:
-            raise PayloadTooLarge(f"rewards: {len(items)} items; at most {limit} per request")
+        if len(items) > MAX_REWARD_BATCH:
+            raise PayloadTooLarge(f"rewards: {len(items)} items; at most {MAX_REWARD_BATCH} per request")
         if not items:
             raise InvalidInput({"rewards": ["must not be empty"]})
         outcomes = rewards_record(items, request.user)

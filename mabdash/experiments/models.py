@@ -190,7 +190,7 @@ class PolicyState(models.Model):
     """The learned state of an experiment's policy: a cache of the ledgers.
 
     ``version`` counts the ledger steps applied: every reward batch and every
-    ``PolicyChange`` is one step. Written only by ``mabdash.experiments.learning``.
+    ``PolicyChange`` is one step. Written only by ``mabdash.experiments.services.learning``.
     """
 
     experiment = models.OneToOneField(Experiment, on_delete=models.CASCADE, primary_key=True, related_name="policy")
@@ -247,7 +247,8 @@ class Reward(models.Model):
     order the live learner applied them in. ``learn`` is False for late rewards.
     """
 
-    event_id = models.CharField(max_length=128, unique=True)
+    # Unique per experiment (see Meta): the idempotency key of a client's reward.
+    event_id = models.CharField(max_length=128)
     # No single-column indexes on the foreign keys: the composite indexes below start with
     # them, and every index slows the ingestion of large batches.
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="rewards", db_index=False)
@@ -262,6 +263,9 @@ class Reward(models.Model):
     applied_version = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "event_id"], name="reward_event_per_experiment"),
+        ]
         indexes = [
             models.Index(
                 fields=["experiment", "id"],

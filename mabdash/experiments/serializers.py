@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mabdash.experiments.inputs import MAX_REWARD_BATCH, MODEL_VERSION, REWARD, SLUG, SLUG_HELP
 from mabdash.experiments.models import Experiment
 from mabdash.experiments.selectors import override_active
-from mabdash.strict_fields import MAX_ID, IdField, StrictCharField, StrictFloatField, StrictIntegerField
-
+from mabdash.schema import batch_serializer, spec_serializer
+from mabdash.strict_fields import IdField, StrictCharField, StrictIntegerField, StrictJsonField
 
 # --------------------------------------------------------------------------- model registry
-class ModelVersionInput(serializers.Serializer):
-    name = StrictCharField(max_length=100)
-    version = StrictCharField(max_length=50)
-    artifact_uri = StrictCharField(max_length=500)
-    validation_score = StrictFloatField(required=False, allow_null=True)
-    metadata = serializers.DictField(required=False, default=dict)
+ModelVersionInput = spec_serializer(MODEL_VERSION)
 
 
 class ModelVersionOutput(serializers.Serializer):
@@ -57,12 +54,14 @@ class PolicyInput(serializers.Serializer):
     kind = StrictCharField(
         help_text="naive, validation, ab_test, epsilon_greedy, ucb1, thompson, discounted_thompson or sw_ucb"
     )
-    params = serializers.DictField(required=False, default=dict)
+    params = StrictJsonField(required=False, default=dict, max_bytes=16_384)
     seed = StrictIntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
 
 
 class ExperimentInput(serializers.Serializer):
-    slug = StrictCharField(max_length=63)
+    slug = StrictCharField(
+        max_length=63, validators=[RegexValidator(rf"^{SLUG}$", SLUG_HELP)], help_text=f"Unique; {SLUG_HELP}."
+    )
     name = StrictCharField(max_length=200)
     description = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000)
     policy = PolicyInput()
@@ -75,7 +74,7 @@ class ExperimentInput(serializers.Serializer):
     )
     default_arm = StrictIntegerField(required=False, default=0, min_value=0, max_value=99)
     reward_window_seconds = StrictIntegerField(required=False, default=86_400, min_value=1, max_value=31_536_000)
-    guardrails = serializers.DictField(required=False, default=dict)
+    guardrails = StrictJsonField(required=False, default=dict, max_bytes=16_384)
     approval_mode = serializers.ChoiceField(choices=Experiment.ApprovalMode.values, default="direct")
     rollback_mode = serializers.ChoiceField(choices=Experiment.RollbackMode.values, default="auto")
     status = serializers.ChoiceField(choices=["draft", "running"], default="draft")
@@ -195,25 +194,8 @@ class StateOutput(serializers.Serializer):
 
 
 # --------------------------------------------------------------------------- rewards
-class RewardInput(serializers.Serializer):
-    """One reward (documentation; items are validated by ``rewards.rewards_record``)."""
-
-    event_id = StrictCharField(required=False, max_length=128, help_text="Idempotency key (generated if absent).")
-    decision_id = StrictCharField(required=False, help_text="From decide. Or give experiment and arm.")
-    experiment = StrictCharField(required=False, help_text="Experiment slug, for rewards without a decision.")
-    arm = StrictIntegerField(required=False, min_value=0, max_value=MAX_ID)
-    value = StrictFloatField()
-    observed_at = serializers.DateTimeField(required=False)
-
-
-class RewardBatchInput(serializers.Serializer):
-    rewards = serializers.ListField(
-        child=serializers.JSONField(),
-        max_length=10_000,
-        help_text="Up to 10,000 rewards, each an object shaped like a single reward. Each item is checked on its "
-        "own: an invalid item (even one that is not an object) gets status rejected, with the field and the "
-        "reason, without failing the others.",
-    )
+RewardInput = spec_serializer(REWARD)
+RewardBatchInput = batch_serializer("RewardBatchInput", "rewards", RewardInput, MAX_REWARD_BATCH)
 
 
 class RewardOutcomeOutput(serializers.Serializer):

@@ -19,6 +19,7 @@ from mabdash.experiments.services.decision_log import decision_buffer
 from mabdash.experiments.services.experiments import experiment_create
 from mabdash.experiments.services.registry import model_version_register
 from mabdash.experiments.serving import serving_cache
+from mabdash.queue import background
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -39,6 +40,8 @@ def _fresh_process_caches() -> None:
     yield
     serving_cache.clear()
     forget_cached_keys()
+    decision_buffer._reset()  # nothing left for the exit-time flush once the test database is gone
+    background.drain()
 
 
 @pytest.fixture

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from mabdash.errors import Conflict, InvalidInput
+from mabdash.experiments.inputs import MODEL_VERSION
 from mabdash.experiments.models import ModelVersion
 from mabdash.experiments.services.audit import audit_record
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
-MAX_METADATA_BYTES = 65_536
 
 
 @transaction.atomic
@@ -27,21 +22,16 @@ def model_version_register(
     metadata: dict[str, Any] | None = None,
     actor: str,
 ) -> ModelVersion:
-    """Register a trained model version; ``name`` + ``version`` must be new."""
-    errors: dict[str, list[str]] = {}
-    if not NAME_PATTERN.match(name or ""):
-        errors["name"] = ["1-100 characters: letters, digits, . _ -, starting with a letter or digit"]
-    if not version or len(version) > 50 or not version.isprintable():
-        errors["version"] = ["1-50 printable characters"]
-    if not artifact_uri or len(artifact_uri) > 500:
-        errors["artifact_uri"] = ["1-500 characters"]
-    if validation_score is not None and not math.isfinite(validation_score):
-        errors["validation_score"] = ["must be a finite number"]
-    metadata = metadata or {}
-    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
-        errors["metadata"] = [f"at most {MAX_METADATA_BYTES} bytes of JSON"]
+    """Register a trained model version; ``name`` + ``version`` must be new.
+
+    Checked against :data:`mabdash.experiments.inputs.MODEL_VERSION`, the definition the
+    API's schema is generated from.
+    """
+    given = {"name": name, "version": version, "artifact_uri": artifact_uri, "validation_score": validation_score}
+    clean, errors = MODEL_VERSION.check({**given, "metadata": metadata})
     if errors:
         raise InvalidInput(errors)
+    metadata = clean.get("metadata", {})
     try:
         with transaction.atomic():
             model = ModelVersion.objects.create(

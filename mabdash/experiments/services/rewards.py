@@ -13,27 +13,22 @@ Validation is plain Python rather than a DRF serializer per item: a batch holds 
 from __future__ import annotations
 
 import contextlib
-import math
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.errors import NotFound
 from mabdash.experiments import decision_ids
+from mabdash.experiments.inputs import REWARD
 from mabdash.experiments.models import Experiment, Reward
 from mabdash.experiments.services.scheduling import learning_request
 from mabdash.experiments.serving import ServingEntry, serving_cache
-
-EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-FIELDS = frozenset({"event_id", "decision_id", "experiment", "arm", "value", "observed_at"})
-REAL_LIMIT = 1e15
+from mabdash.inputs import first_problem
 
 
 @dataclass
@@ -79,53 +74,30 @@ def _reject(index: int, event_id: Any, field_name: str, message: str) -> RewardO
 
 
 def _parse(index: int, raw: Any) -> _Item | RewardOutcome:
-    """Check one item's shape and types (no database)."""
-    if not isinstance(raw, dict):
-        return _reject(index, None, "reward", "must be a JSON object")
-    event_id = raw.get("event_id")
-    unknown = set(raw) - FIELDS
-    if unknown:
-        return _reject(index, event_id, sorted(unknown)[0], f"unknown field; expected {', '.join(sorted(FIELDS))}")
-    if event_id is None:
-        event_id, generated = uuid.uuid4().hex, True
-    elif not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id):
-        return _reject(index, event_id, "event_id", "1-128 characters from A-Z a-z 0-9 . _ : -")
-    else:
-        generated = False
-    value = raw.get("value")
-    if value is None:
-        return _reject(index, event_id, "value", "required")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _reject(index, event_id, "value", "must be a number")
-    value = float(value)
-    if not math.isfinite(value):
-        return _reject(index, event_id, "value", "must be finite")
-    item = _Item(index=index, event_id=event_id, generated_id=generated, value=value)
-    decision_id = raw.get("decision_id")
+    """Check one item against the reward spec (no database)."""
+    clean, errors = REWARD.check(raw, whole="reward")
+    event_id = clean.get("event_id")
+    if errors:
+        field_name, message = first_problem(errors)
+        return _reject(index, event_id, field_name, message)
+    item = _Item(
+        index=index,
+        event_id=event_id or uuid.uuid4().hex,
+        generated_id=event_id is None,
+        value=clean["value"],
+        slug=clean.get("experiment"),
+        position=clean.get("arm"),
+        observed_at=clean.get("observed_at"),
+    )
+    decision_id = clean.get("decision_id")
     if decision_id is not None:
-        if not isinstance(decision_id, str):
-            return _reject(index, event_id, "decision_id", "must be a string")
         try:
             item.token = decision_ids.decode(decision_id)
         except decision_ids.InvalidDecisionId as error:
             return _reject(index, event_id, "decision_id", str(error))
         item.decision_id = decision_id
-    slug = raw.get("experiment")
-    if slug is not None and not isinstance(slug, str):
-        return _reject(index, event_id, "experiment", "must be an experiment slug (a string)")
-    item.slug = slug
-    arm = raw.get("arm")
-    if arm is not None and (isinstance(arm, bool) or not isinstance(arm, int) or arm < 0):
-        return _reject(index, event_id, "arm", "must be a non-negative integer (the arm position decide returned)")
-    item.position = arm
-    if item.token is None and (slug is None or arm is None):
+    if item.token is None and (item.slug is None or item.position is None):
         return _reject(index, event_id, "decision_id", "give a decision_id, or both experiment and arm")
-    observed_at = raw.get("observed_at")
-    if observed_at is not None:
-        parsed = parse_datetime(observed_at) if isinstance(observed_at, str) else None
-        if parsed is None:
-            return _reject(index, event_id, "observed_at", "must be an ISO 8601 date-time")
-        item.observed_at = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return item
 
 
@@ -134,8 +106,6 @@ def _value_error(kind: str, value: float) -> str | None:
         return "must be 0 or 1 for this experiment (binary rewards)"
     if kind == Experiment.RewardKind.BOUNDED and not 0.0 <= value <= 1.0:
         return "must be in [0, 1] for this experiment (bounded rewards)"
-    if abs(value) > REAL_LIMIT:
-        return f"must be within ±{REAL_LIMIT:g}"
     return None
 
 
@@ -165,7 +135,7 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
         if item.token:
             experiment = lookup(by_id, item.token.experiment_id, serving_cache.get_by_id)
             if experiment is None:
-                reject(item, "decision_id", "its experiment no longer exists")
+                reject(item, "decision_id", "not a decision of an experiment this API key may use")
                 continue
             if item.slug is not None and item.slug != experiment.slug:
                 reject(item, "experiment", f"does not match the decision's experiment {experiment.slug!r}")
@@ -183,7 +153,11 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
                 continue
             position = item.position
         if isinstance(principal, KeyPrincipal) and not principal.allows_experiment(experiment.pk):
-            reject(item, "experiment", f"this API key is not allowed on experiment {experiment.slug!r}")
+            # The same answers as for an experiment that does not exist: nothing leaks.
+            if item.token:
+                reject(item, "decision_id", "not a decision of an experiment this API key may use")
+            else:
+                reject(item, "experiment", f"no experiment {item.slug!r}")
             continue
         arm_id = experiment.arm_id(position)
         if arm_id is None and position < 10_000:
@@ -202,25 +176,33 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
 
 
 _COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, decided_at, observed_at, received_at, learn"
+#: Event ids are unique per experiment: two experiments may use the same id independently.
+_CONFLICT = "ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING experiment_id, event_id"
+
+Key = tuple[int, str]
 
 
-def _insert(items: list[_Item], now: datetime) -> set[str]:
-    """Insert, skipping event ids already stored; return the ids this call inserted."""
+def _key(item: _Item) -> Key:
+    assert item.experiment is not None
+    return item.experiment.pk, item.event_id
+
+
+def _insert(items: list[_Item], now: datetime) -> set[Key]:
+    """Insert, skipping (experiment, event id) pairs already stored; return the pairs this call inserted."""
     table = Reward._meta.db_table
-    inserted: set[str] = set()
+    inserted: set[Key] = set()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement for the whole batch: arrays in, the inserted ids out.
+            # One statement for the whole batch: arrays in, the inserted keys out.
             cursor.execute(
                 f"INSERT INTO {table} ({_COLUMNS}) "
                 "SELECT e, x, a, d, v, da, o, %s::timestamptz, l FROM unnest(%s::text[], %s::bigint[], "
                 "%s::bigint[], %s::text[], %s::float8[], %s::timestamptz[], %s::timestamptz[], %s::bool[]) "
-                "AS t(e, x, a, d, v, da, o, l) "
-                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                f"AS t(e, x, a, d, v, da, o, l) {_CONFLICT}",
                 [
                     now,
                     [i.event_id for i in items],
-                    [i.experiment.pk for i in items],
+                    [_key(i)[0] for i in items],
                     [i.arm_id for i in items],
                     [i.decision_id for i in items],
                     [i.value for i in items],
@@ -229,7 +211,7 @@ def _insert(items: list[_Item], now: datetime) -> set[str]:
                     [i.learn for i in items],
                 ],
             )
-            return {row[0] for row in cursor.fetchall()}
+            return {(row[0], row[1]) for row in cursor.fetchall()}
         adapt = connection.ops.adapt_datetimefield_value
         for start in range(0, len(items), 3000):
             chunk = items[start : start + 3000]
@@ -238,7 +220,7 @@ def _insert(items: list[_Item], now: datetime) -> set[str]:
             for i in chunk:
                 params += [
                     i.event_id,
-                    i.experiment.pk,
+                    _key(i)[0],
                     i.arm_id,
                     i.decision_id,
                     i.value,
@@ -247,37 +229,36 @@ def _insert(items: list[_Item], now: datetime) -> set[str]:
                     adapt(now),
                     i.learn,
                 ]
-            cursor.execute(
-                f"INSERT INTO {table} ({_COLUMNS}) VALUES {placeholders} "
-                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                params,
-            )
-            inserted.update(row[0] for row in cursor.fetchall())
+            cursor.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES {placeholders} {_CONFLICT}", params)
+            inserted.update((row[0], row[1]) for row in cursor.fetchall())
     return inserted
 
 
 def _classify_existing(items: list[_Item]) -> dict[int, RewardOutcome]:
-    """Outcomes for items whose event id was already stored: duplicate or conflict."""
-    stored = {
-        row[0]: row[1:]
-        for row in Reward.objects.filter(event_id__in=[i.event_id for i in items]).values_list(
-            "event_id", "experiment_id", "arm_id", "decision_id", "value"
+    """Outcomes for items whose (experiment, event id) was already stored: duplicate or conflict."""
+    wanted = {_key(item) for item in items}
+    stored: dict[Key, tuple[Any, ...]] = {}
+    for experiment_id in {key[0] for key in wanted}:
+        event_ids = [event_id for key_experiment, event_id in wanted if key_experiment == experiment_id]
+        rows = Reward.objects.filter(experiment_id=experiment_id, event_id__in=event_ids).values_list(
+            "event_id", "arm_id", "decision_id", "value"
         )
-    }
+        stored.update(((experiment_id, row[0]), row[1:]) for row in rows)
     outcomes = {}
     for item in items:
-        same = stored.get(item.event_id) == (item.experiment.pk, item.arm_id, item.decision_id, item.value)
-        if same:
+        if stored.get(_key(item)) == (item.arm_id, item.decision_id, item.value):
             outcomes[item.index] = RewardOutcome(item.index, "duplicate", item.event_id)
         else:
-            outcomes[item.index] = _reject(
-                item.index, item.event_id, "event_id", "already recorded with a different payload"
+            outcomes[item.index] = RewardOutcome(
+                item.index,
+                "conflict",
+                item.event_id,
+                {"event_id": ["already recorded for this experiment with a different payload"]},
             )
-            outcomes[item.index].status = "conflict"
     return outcomes
 
 
-def _batch_transaction():
+def _batch_transaction() -> contextlib.AbstractContextManager[Any]:
     """What makes the insert all-or-nothing.
 
     On PostgreSQL ``_insert`` is one statement, atomic by itself: in autocommit it is
@@ -307,24 +288,24 @@ def rewards_record(raw_items: list[Any], principal: Any) -> list[RewardOutcome]:
     if items:
         outcomes.update(_attribute(items, principal, now))
         items = [item for item in items if item.index not in outcomes]
-    # The same event id twice in one batch: the first occurrence is the one recorded.
-    first: dict[str, _Item] = {}
+    # The same (experiment, event id) twice in one batch: the first occurrence is recorded.
+    first: dict[Key, _Item] = {}
     repeats: list[_Item] = []
     for item in items:
-        if item.event_id in first:
+        if _key(item) in first:
             repeats.append(item)
         else:
-            first[item.event_id] = item
+            first[_key(item)] = item
     unique = list(first.values())
     if unique:
         with _batch_transaction():
             inserted = _insert(unique, now)
-            existing = [item for item in unique if item.event_id not in inserted]
+            existing = [item for item in unique if _key(item) not in inserted]
             outcomes.update(_classify_existing(existing + repeats))
-            learned = {item.experiment.pk for item in unique if item.event_id in inserted and item.learn}
+            learned = {_key(item)[0] for item in unique if _key(item) in inserted and item.learn}
             for experiment_id in sorted(learned):
                 transaction.on_commit(lambda experiment_id=experiment_id: learning_request(experiment_id))
         for item in unique:
-            if item.event_id in inserted:
+            if _key(item) in inserted:
                 outcomes[item.index] = RewardOutcome(item.index, "accepted", item.event_id)
     return [outcomes[index] for index in range(len(raw_items))]

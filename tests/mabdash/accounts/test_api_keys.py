@@ -70,10 +70,16 @@ def test_the_key_is_never_accepted_in_the_url(api, client_key, experiment):
 def test_a_key_scoped_to_one_experiment_cannot_use_another(api, client_key, make_experiment):
     make_experiment("other")
     response = api(client_key).post("/api/v1/experiments/other/decide/")
-    assert response.status_code == 403
+    # The same answer as for an experiment that does not exist: the key learns nothing.
+    missing = api(client_key).post("/api/v1/experiments/ghost/decide/")
+    assert (response.status_code, missing.status_code) == (404, 404)
     assert response.json() == {
-        "detail": "experiment: this API key is not allowed on experiment 'other'",
-        "errors": {"experiment": ["this API key is not allowed on experiment 'other'"]},
+        "detail": "experiment: no experiment 'other'",
+        "errors": {"experiment": ["no experiment 'other'"]},
+    }
+    assert missing.json() == {
+        "detail": "experiment: no experiment 'ghost'",
+        "errors": {"experiment": ["no experiment 'ghost'"]},
     }
 
 

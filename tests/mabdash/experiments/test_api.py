@@ -51,8 +51,8 @@ def test_model_version_errors_name_the_field(api, admin_key):
     )
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "Invalid input.",
-        "errors": {"version": ["This field is required."], "validation_score": ["A valid number is required."]},
+        "detail": "version: required; validation_score: must be a number",
+        "errors": {"version": ["required"], "validation_score": ["must be a number"]},
     }
     client.post("/api/v1/models/", {"name": "m", "version": "1", "artifact_uri": "s3://m"}, format="json")
     again = client.post("/api/v1/models/", {"name": "m", "version": "1", "artifact_uri": "s3://m"}, format="json")
@@ -250,23 +250,19 @@ def test_batch_reports_every_item(api, client_key, experiment):
             '{"value": 1,',
             "application/json",
             400,
-            {
-                "body": [
-                    "JSON parse error - Expecting property name enclosed in double quotes: line 1 column 13 (char 12)"
-                ]
-            },
+            {"body": ["not JSON: Expecting property name enclosed in double quotes (line 1, column 13)"]},
         ),
         (
             '{"experiment": "churn", "arm": 0, "value": NaN}',
             "application/json",
             400,
-            {"body": ["JSON parse error - Out of range float values are not JSON compliant: 'NaN'"]},
+            {"value": ["must be a finite number in [-1e+15, 1e+15]"]},
         ),
         (
             '{"experiment": "churn", "arm": 0, "value": Infinity}',
             "application/json",
             400,
-            {"body": ["JSON parse error - Out of range float values are not JSON compliant: 'Infinity'"]},
+            {"value": ["must be a finite number in [-1e+15, 1e+15]"]},
         ),
         ("[1, 2]", "application/json", 400, {"body": ['must be a reward object or {"rewards": [...]}']}),
         ('{"rewards": {}}', "application/json", 400, {"rewards": ["must be a list of reward objects"]}),

@@ -13,6 +13,7 @@ from mabdash.experiments import decision_ids
 from mabdash.experiments.models import Reward
 from mabdash.experiments.services.decisions import decide
 from mabdash.experiments.services.rewards import rewards_record
+from mabdash.inputs import Unrepresentable
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +45,8 @@ def test_duplicates_and_conflicts_by_event_id(experiment, principal):
     outcomes = rewards_record([first, {**first, "value": 0}, {**first, "arm": 2}], principal)
     assert statuses(outcomes) == [
         ("duplicate", None),
-        ("conflict", {"event_id": ["already recorded with a different payload"]}),
-        ("conflict", {"event_id": ["already recorded with a different payload"]}),
+        ("conflict", {"event_id": ["already recorded for this experiment with a different payload"]}),
+        ("conflict", {"event_id": ["already recorded for this experiment with a different payload"]}),
     ]
     assert Reward.objects.get(event_id="e1").value == 1.0
 
@@ -75,30 +76,58 @@ def test_good_items_survive_bad_ones_and_every_rejection_names_its_field(experim
         {"experiment": "churn", "arm": 0, "value": 1, "colour": "red"},
         {"experiment": "churn", "arm": 0, "value": 1, "observed_at": "yesterday"},
         {"experiment": "churn", "arm": 2, "value": 0, "observed_at": "2026-11-27T10:00:00Z"},
+        # What the parser hands over for numbers no double holds, and hostile strings and dates.
+        {"experiment": "churn", "arm": 0, "value": int("1" * 310)},
+        {"experiment": "churn", "arm": 0, "value": Unrepresentable("NaN")},
+        {"experiment": "churn", "arm": 0, "value": 1, "observed_at": "2026-13-45T00:00:00Z"},
+        {"experiment": "churn", "arm": 0, "value": 1, "observed_at": "2026-02-30T00:00:00Z"},
+        {"experiment": "churn", "arm": 0, "value": 1, "observed_at": "2026-02-03T25:00:00Z"},
+        {"experiment": "churn", "arm": 0, "value": 1, "observed_at": "2026-02-03T10:00:00"},
+        {"experiment": "churn", "arm": 0, "value": 1, "event_id": "nul\x00"},
+        {"experiment": "churn", "arm": 0, "value": 1, "event_id": "lone\ud800"},
+        {"experiment": "churn", "arm": 0, "value": 1, "event_id": "ünïcode"},
+        {"experiment": "chu\x00rn", "arm": 0, "value": 1},
+        {"experiment": "churn", "arm": 0, "value": 1, "event_id": None, "observed_at": None},
     ]
     outcomes = rewards_record(batch, principal)
+    finite = "must be a finite number in [-1e+15, 1e+15]"
+    rfc3339 = "must be an RFC 3339 date-time with a time zone, e.g. 2026-12-02T09:30:00Z"
+    event_id = "1-128 characters from A-Z a-z 0-9 . _ : -"
     assert statuses(outcomes) == [
         ("accepted", None),
         ("rejected", {"reward": ["must be a JSON object"]}),
         ("rejected", {"value": ["required"]}),
         ("rejected", {"value": ["must be a number"]}),
         ("rejected", {"value": ["must be a number"]}),
-        ("rejected", {"value": ["must be finite"]}),
+        ("rejected", {"value": [finite]}),
         ("rejected", {"value": ["must be 0 or 1 for this experiment (binary rewards)"]}),
         ("rejected", {"arm": ["experiment has no arm 7"]}),
-        ("rejected", {"arm": ["must be a non-negative integer (the arm position decide returned)"]}),
+        ("rejected", {"arm": ["must be in [0, 999]"]}),
         ("rejected", {"experiment": ["no experiment 'nope'"]}),
         ("rejected", {"decision_id": ["give a decision_id, or both experiment and arm"]}),
         ("rejected", {"decision_id": ["not a decision id issued by this deployment"]}),
-        ("rejected", {"event_id": ["1-128 characters from A-Z a-z 0-9 . _ : -"]}),
+        ("rejected", {"event_id": [event_id]}),
         (
             "rejected",
-            {"colour": ["unknown field; expected arm, decision_id, event_id, experiment, observed_at, value"]},
+            {"colour": ["unknown field; expected one of event_id, decision_id, experiment, arm, value, observed_at"]},
         ),
-        ("rejected", {"observed_at": ["must be an ISO 8601 date-time"]}),
+        ("rejected", {"observed_at": [rfc3339]}),
+        ("accepted", None),
+        ("rejected", {"value": [finite]}),
+        ("rejected", {"value": [finite]}),
+        ("rejected", {"observed_at": ["'2026-13-45T00:00:00Z' is not a real date and time"]}),
+        ("rejected", {"observed_at": ["'2026-02-30T00:00:00Z' is not a real date and time"]}),
+        ("rejected", {"observed_at": ["'2026-02-03T25:00:00Z' is not a real date and time"]}),
+        ("rejected", {"observed_at": [rfc3339]}),
+        ("rejected", {"event_id": ["must not contain NUL characters"]}),
+        ("rejected", {"event_id": ["must be valid Unicode (no unpaired surrogates)"]}),
+        ("rejected", {"event_id": [event_id]}),
+        ("rejected", {"experiment": ["must not contain NUL characters"]}),
         ("accepted", None),
     ]
-    assert Reward.objects.count() == 2
+    # A rejected item's event id is echoed only when it is one the client could have meant.
+    assert [o.event_id for o in outcomes[22:24]] == [None, None]
+    assert Reward.objects.count() == 3
 
 
 def test_decision_and_explicit_fields_must_agree(make_experiment, experiment, principal):
@@ -134,7 +163,7 @@ def test_bounded_and_real_reward_ranges(make_experiment, model_versions):
         ("accepted", None),
         ("rejected", {"value": ["must be in [0, 1] for this experiment (bounded rewards)"]}),
         ("accepted", None),
-        ("rejected", {"value": ["must be within ±1e+15"]}),
+        ("rejected", {"value": ["must be a finite number in [-1e+15, 1e+15]"]}),
     ]
     assert bounded.pk != real.pk
 
@@ -156,7 +185,8 @@ def test_rewards_for_decisions_older_than_the_window_are_stored_as_late(experime
 def test_a_key_cannot_reward_another_experiment(make_experiment, experiment, principal):
     make_experiment("other")
     (outcome,) = rewards_record([{"experiment": "other", "arm": 0, "value": 1}], principal)
-    assert statuses([outcome]) == [("rejected", {"experiment": ["this API key is not allowed on experiment 'other'"]})]
+    # Exactly the answer for an experiment that does not exist: the key learns nothing.
+    assert statuses([outcome]) == [("rejected", {"experiment": ["no experiment 'other'"]})]
 
 
 def test_a_reward_for_an_arm_added_a_moment_ago_is_accepted_despite_a_stale_cache(experiment, principal, settings):
@@ -170,3 +200,23 @@ def test_a_reward_for_an_arm_added_a_moment_ago_is_accepted_despite_a_stale_cach
     (outcome,) = rewards_record([{"experiment": "churn", "arm": 3, "value": 1}], principal)
     assert outcome.status == "accepted"
     assert Reward.objects.filter(arm__position=3).count() == 1
+
+
+def test_event_ids_are_unique_per_experiment_not_globally(make_experiment, experiment, principal):
+    other = make_experiment("other")
+    other_principal = principal_for_key(api_key_create(name="other-server", experiments=[other]).raw_key)
+    # Experiment B stores event id E first; A's own reward with id E is A's, not a conflict.
+    (b,) = rewards_record([{"experiment": "other", "arm": 1, "value": 0, "event_id": "E"}], other_principal)
+    (a,) = rewards_record([{"experiment": "churn", "arm": 0, "value": 1, "event_id": "E"}], principal)
+    assert (a.status, b.status) == ("accepted", "accepted")
+    # Within an experiment the idempotency is unchanged: same payload duplicate, other conflict.
+    again, changed = rewards_record(
+        [
+            {"experiment": "churn", "arm": 0, "value": 1, "event_id": "E"},
+            {"experiment": "churn", "arm": 1, "value": 1, "event_id": "E"},
+        ],
+        principal,
+    )
+    assert (again.status, changed.status) == ("duplicate", "conflict")
+    stored = sorted(Reward.objects.filter(event_id="E").values_list("experiment__slug", "arm__position", "value"))
+    assert stored == [("churn", 0, 1.0), ("other", 1, 0.0)]
