@@ -8,7 +8,7 @@ the two wrk figures show what mabdash's middleware costs on top of Django itself
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 settings.configure(
@@ -21,7 +21,7 @@ settings.configure(
 )
 
 
-def noop(request):
+def noop(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 

@@ -48,7 +48,7 @@ def reward_batch(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return arms, (rng.random(BATCH) < MEANS[arms]).astype(np.float64)
 
 
-def mabwiser_model(kind: str, seed: int):
+def mabwiser_model(kind: str, seed: int) -> Any:
     from mabwiser.mab import MAB, LearningPolicy
 
     learning_policy = {
@@ -83,6 +83,7 @@ def time_ours(kind: str) -> dict[str, float]:
     if kind == "thompson":
         # The other design: draw from the posterior on every decision, as mabwiser does. Same
         # state, numpy's Beta sampler, one draw per arm and an argmax per call.
+        assert isinstance(policy, policies.Thompson)
         posterior = policy.posterior()
         alpha, beta = posterior["alpha"], posterior["beta"]
         result["sample_per_call_us"] = best_time(lambda: int(np.argmax(rng.beta(alpha, beta))), number=20_000) * 1e6

@@ -48,7 +48,7 @@ RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 3500,
 
 def _client(url: str) -> http.client.HTTPConnection:
     parts = urllib.parse.urlsplit(url)
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
 
 
 def _post(connection: http.client.HTTPConnection, path: str, key: str, body: Any) -> tuple[int, Any]:
@@ -186,9 +186,9 @@ def copy_baseline(database_url: str, rows: int, kind: str) -> float:
             # LIKE copies no foreign keys; ingestion checks both for every row.
             conn.execute("ALTER TABLE copy_bench ADD FOREIGN KEY (experiment_id) REFERENCES experiments_experiment(id)")
             conn.execute("ALTER TABLE copy_bench ADD FOREIGN KEY (arm_id) REFERENCES experiments_arm(id)")
-        experiment_id, arm_id = conn.execute(
-            "SELECT experiment_id, id FROM experiments_arm ORDER BY id LIMIT 1"
-        ).fetchone()
+        first_arm = conn.execute("SELECT experiment_id, id FROM experiments_arm ORDER BY id LIMIT 1").fetchone()
+        assert first_arm is not None, "the benchmark experiment has arms"
+        experiment_id, arm_id = first_arm
         conn.commit()
 
         def row(i: int) -> tuple[Any, ...]:
@@ -264,9 +264,10 @@ def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: 
             continue  # measure every fifth batch, keep the load steady
         version = None
         while version is None and time.monotonic() - acked < 10:
-            version = db.execute(
+            row = db.execute(
                 "SELECT applied_version FROM experiments_reward WHERE event_id = %s", [f"{tag}-{batch - 1}"]
-            ).fetchone()[0]
+            ).fetchone()
+            version = row[0] if row else None
             if version is None:
                 time.sleep(0.005)
         while version is not None and time.monotonic() - acked < 10:
@@ -368,7 +369,8 @@ def versions(database_url: str, redis_url: str) -> dict[str, str]:
     import redis
 
     with psycopg.connect(database_url) as conn:
-        postgres = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+        row = conn.execute("SHOW server_version").fetchone()
+        postgres = row[0].split()[0] if row else "unknown"
     return {
         "python": sys.version.split()[0],
         **{name: version(name) for name in ("django", "djangorestframework", "gunicorn", "celery", "psycopg")},

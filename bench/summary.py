@@ -144,7 +144,7 @@ def service_section(data: dict) -> list[str]:
         f"| highest rate with p99 ≤ 50 ms, open loop (requests/s) | {data['decide_max_rate']:,.0f} "
         f"| trivial view: {data['noop_max_rate']:,.0f} | {data['decide_max_rate'] / max(data['noop_max_rate'], 1):.2f} |",
     ]
-    if all(wrk):
+    if wrk[0] and wrk[1]:
         lines.append(
             f"| throughput ceiling, wrk closed loop (requests/s) | {wrk[0]:,.0f} | trivial view: {wrk[1]:,.0f} "
             f"| {wrk[0] / wrk[1]:.2f} |"

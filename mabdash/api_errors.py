@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import bad_request as django_bad_request
@@ -60,9 +60,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
         return unavailable_response()
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "errors": _flatten(exc.detail)}
     elif isinstance(exc, exceptions.ParseError):
@@ -95,4 +96,4 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     """Django's own 400s (a bad Host header, a suspicious operation) in the API's shape."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Bad request.", "errors": {}}, status=400)
-    return django_bad_request(request, exception)
+    return django_bad_request(request, exception or SuspiciousOperation("bad request"))

@@ -3,8 +3,8 @@
 Mounted only when ``MABDASH_BENCH_ENDPOINTS=1`` (set by ``make bench``), never otherwise.
 """
 
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 
-def noop(request):
+def noop(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})

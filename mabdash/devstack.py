@@ -60,7 +60,7 @@ class PostgresDatabase:
         with psycopg.connect(self._admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
 
-    def connect(self):
+    def connect(self) -> Any:
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True)
@@ -267,7 +267,7 @@ class RedisServer:
 
         wait_for(lambda: self._ping(redis), 10, "redis-server to start")
 
-    def _ping(self, redis_module) -> bool:
+    def _ping(self, redis_module: Any) -> bool:
         try:
             return bool(redis_module.Redis(port=self.port, socket_connect_timeout=0.2).ping())
         except redis_module.RedisError:
@@ -309,17 +309,23 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
 
+    @property
+    def binaries(self) -> Path:
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+        return self.bin
+
     def init(self) -> None:
         for folder in (self.data, self.socket_dir):
             folder.mkdir(parents=True, exist_ok=True)
             if self.as_user:
                 shutil.chown(folder, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._run(str(self.binaries / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
-            str(self.bin / "pg_ctl"),
+            str(self.binaries / "pg_ctl"),
             "-D",
             str(self.data),
             "-o",
@@ -331,11 +337,11 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def close(self) -> None:
         subprocess.run(
-            [*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            [*self.as_user, str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
             capture_output=True,
             timeout=60,
         )

@@ -20,13 +20,13 @@ class DatabaseUnavailableMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
             return self._unavailable(request)
         return None
 
     @staticmethod
-    def _unavailable(request) -> HttpResponse:
+    def _unavailable(request: HttpRequest) -> HttpResponse:
         close_old_connections()
         body = {"detail": "The database is unavailable; nothing was stored. Retry later.", "errors": {}}
         response = HttpResponse(json.dumps(body), status=503, content_type="application/json")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -30,7 +31,7 @@ from mabdash.metrics import DECIDE_SECONDS, REWARD_REQUEST_SECONDS, REWARDS
 class ExperimentCollector:
     """Gauges read from the database when Prometheus scrapes."""
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         now = timezone.now()
         pending = GaugeMetricFamily(
             "mabdash_pending_rewards", "Rewards stored but not yet learned.", labels=["experiment"]

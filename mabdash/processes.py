@@ -98,7 +98,8 @@ class Supervisor:
         """Start ``argv`` as child ``name`` (replacing a stopped one of that name)."""
         child = Child(name, list(argv), env, str(cwd) if cwd else None, log, restart, backoff=BACKOFF_INITIAL_SECONDS)
         with self._lock:
-            if name in self.children and self.children[name].process and self.children[name].process.poll() is None:
+            running = self.children[name].process if name in self.children else None
+            if running is not None and running.poll() is None:
                 raise ValueError(f"name: a child called {name!r} is already running")
             self.children[name] = child
             self._spawn(child)

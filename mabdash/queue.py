@@ -51,14 +51,14 @@ class BackgroundJobs:
         os.register_at_fork(after_in_child=self._reset)  # gunicorn workers start empty
 
     def _reset(self) -> None:
-        self._jobs: OrderedDict[Hashable, Callable[[], None]] = OrderedDict()
+        self._jobs: OrderedDict[Hashable, Callable[[], object]] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._running = 0
         self._thread: threading.Thread | None = None
         self._paused_until = 0.0
 
-    def submit(self, key: Hashable, job: Callable[[], None]) -> None:
+    def submit(self, key: Hashable, job: Callable[[], object]) -> None:
         """Run ``job`` soon in the background; a job with the same key still waiting is replaced."""
         with self._lock:
             self._jobs.pop(key, None)
@@ -98,7 +98,7 @@ class BackgroundJobs:
                 with self._lock:
                     self._running -= 1
 
-    def _run_one(self, job: Callable[[], None]) -> None:
+    def _run_one(self, job: Callable[[], object]) -> None:
         if time.monotonic() < self._paused_until:
             return  # the broker was down a moment ago: drop, the sweeps will catch up
         try:

@@ -7,7 +7,7 @@ schema and the validator are one definition.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
@@ -16,7 +16,7 @@ from rest_framework import serializers
 from mabdash.inputs import Spec
 
 
-class SpecSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class SpecSerializer(serializers.Serializer[Any]):
     """Stands for a :class:`Spec` in the schema; never used to validate."""
 
     spec: ClassVar[Spec]
@@ -34,14 +34,14 @@ def batch_serializer(name: str, key: str, item: type[SpecSerializer], max_items:
     return type(name, (SpecSerializer,), {"spec": Spec(name=name, fields={}), "batch_of": (key, item, max_items)})
 
 
-class SpecSerializerExtension(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+class SpecSerializerExtension(OpenApiSerializerExtension):
     target_class = SpecSerializer
     match_subclasses = True
 
     def get_name(self, auto_schema: AutoSchema, direction: str) -> str | None:
         return str(self.target.spec.name)
 
-    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+    def map_serializer(self, auto_schema: AutoSchema, direction: Literal["request", "response"]) -> dict[str, Any]:
         if self.target.batch_of is not None:
             key, item, max_items = self.target.batch_of
             reference = auto_schema.resolve_serializer(item, direction).ref

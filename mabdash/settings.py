@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -155,7 +156,7 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --------------------------------------------------------------------------- mabdash
-MABDASH = {
+MABDASH: dict[str, Any] = {
     # Seconds between checks, by each web process, for a new allocation to serve.
     "SERVING_REFRESH_SECONDS": float(os.environ.get("MABDASH_SERVING_REFRESH_SECONDS", "0.5")),
     # Decisions are buffered in each web process and written in batches this often.

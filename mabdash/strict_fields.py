@@ -63,6 +63,6 @@ class StrictJsonField(serializers.DictField):
         return data
 
 
-def IdField(**kwargs) -> StrictIntegerField:
+def IdField(**kwargs: Any) -> StrictIntegerField:
     """A database id: a positive 64-bit integer."""
     return StrictIntegerField(min_value=1, max_value=MAX_ID, **kwargs)

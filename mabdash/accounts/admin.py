@@ -30,13 +30,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     filter_horizontal = ("experiments",)
     actions = ["revoke"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # A key's scope is fixed once issued: revoke it and create another instead.
         if obj is not None:
             return (*self.readonly_fields, "name", "role", "user", "all_experiments", "experiments")
         return self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             return
         try:
@@ -45,7 +45,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 role=obj.role,
                 experiments=form.cleaned_data.get("experiments", []),
                 all_experiments=obj.all_experiments,
-                created_by=request.user,
+                created_by=request.user if request.user.is_authenticated else None,
                 user=obj.user,
             )
         except ServiceError as error:
@@ -54,14 +54,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj.pk = created.api_key.pk
         messages.warning(request, f"New API key (shown once, store it now): {created.raw_key}")
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # api_key_create already stored the experiments
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead, so the audit of who used which key stays meaningful
 
     @admin.action(description="Revoke selected keys")
-    def revoke(self, request, queryset):
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for key in queryset:
             api_key_revoke(key)
         messages.success(request, f"Revoked {queryset.count()} key(s).")

@@ -11,6 +11,7 @@ import hmac
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -93,7 +94,7 @@ def forget_cached_keys() -> None:
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Api-Key <key>`` (``Bearer <key>`` is accepted too)."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Any) -> tuple[Any, KeyPrincipal] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
@@ -114,6 +115,6 @@ class ApiKeyAuthentication(BaseAuthentication):
             return user, principal
         return principal, principal
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Any) -> str:
         # Makes DRF answer 401 (with this challenge) rather than 403 when credentials are missing.
         return 'Api-Key realm="mabdash"'

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import get_usage  # type: ignore[import-untyped]
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -38,10 +38,10 @@ _skip_until = 0.0
 
 def _identity(request: Request) -> tuple[str, bool]:
     """A stable id of the caller, and whether it is identified (a valid key or a logged-in user)."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header.startswith("Api-Key "):
+    scheme, _, raw_key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() in ("api-key", "bearer") and raw_key.strip():
         try:
-            principal = principal_for_key(header[len("Api-Key ") :].strip())
+            principal = principal_for_key(raw_key.strip())
         except DatabaseError:
             principal = None
         if principal is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
+from django.http import HttpResponse
 
 from mabdash.accounts import throttle
 
@@ -17,7 +19,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         "locked": "Too many failed logins for this account. Try again in %(minutes)s minutes.",
     }
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         username = (self.data.get("username") or "").strip()
         throttle.expire(username)
         remaining = throttle.locked_for(username)
@@ -41,7 +43,7 @@ class ThrottledLoginView(LoginView):
     template_name = "login.html"
     form_class = ThrottledAuthenticationForm
 
-    def form_invalid(self, form):
+    def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)
         if form.has_error("__all__", code="locked"):
             response.status_code = 429

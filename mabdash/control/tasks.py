@@ -33,10 +33,10 @@ def learning_cycle_task(experiment_id: int) -> int:
 @shared_task(ignore_result=True)
 def learning_sweep_task() -> int:
     """Beat: a learning run for every experiment whose rewards wait longer than a sweep."""
-    cutoff = timezone.now() - timedelta(seconds=settings.MABDASH["SWEEP_SECONDS"])
+    cutoff = timezone.now() - timedelta(seconds=float(settings.MABDASH["SWEEP_SECONDS"]))
     experiment_ids = selectors.experiments_waiting_since(cutoff)
     for experiment_id in experiment_ids:
-        learning_cycle_task.apply_async(args=[experiment_id], retry=False)
+        learning_cycle_task.apply_async(args=(experiment_id,), retry=False)
     return len(experiment_ids)
 
 

@@ -72,7 +72,7 @@ def event_category(kind: str) -> str:
 
 
 def allocation_figure(
-    times: Sequence[str], allocations: Sequence[Sequence[float]], labels: Sequence[str], events: Sequence[dict]
+    times: Sequence[str], allocations: Sequence[Sequence[float | None]], labels: Sequence[str], events: Sequence[dict]
 ) -> Figure:
     """Traffic share per arm over time (stacked area) with markers for operator and
     automatic actions. ``events`` items: ``{"time", "kind", "text"}``."""
@@ -284,10 +284,11 @@ def traffic_figure(times: Sequence[str], served: Sequence[Sequence[int]], labels
         rates: list[float | None] = []
         for i in range(1, len(stamps)):
             span = stamps[i] - stamps[i - 1]
-            if counts[i] is None or counts[i - 1] is None or span <= 0:
+            now, before = counts[i], counts[i - 1]
+            if now is None or before is None or span <= 0:
                 rates.append(None)
             else:
-                rates.append((counts[i] - counts[i - 1]) * 60.0 / span)
+                rates.append((now - before) * 60.0 / span)
         data.append(
             {
                 "type": "scatter",
@@ -324,7 +325,7 @@ def lag_figure(lags_seconds: Sequence[float], waiting_share: float | None) -> Fi
     }
 
 
-def sparkline_figure(times: Sequence[str], allocations: Sequence[Sequence[float]], labels: Sequence[str]) -> Figure:
+def sparkline_figure(times: Sequence[str], allocations: Sequence[Sequence[float | None]], labels: Sequence[str]) -> Figure:
     """A small allocation chart for the overview (no axes, no legend)."""
     figure = allocation_figure(times, allocations, labels, events=[])
     figure["layout"] = {

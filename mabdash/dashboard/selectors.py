@@ -174,7 +174,7 @@ def reward_lag(experiment_id: int, now: datetime) -> tuple[list[float], float | 
         .order_by("-received_at")
         .values_list("received_at", "decided_at")[:LAG_SAMPLE]
     )
-    lags = [round((received - decided).total_seconds(), 3) for received, decided in rows]
+    lags = [round((received - decided).total_seconds(), 3) for received, decided in rows if decided is not None]
     decision_ids = list(
         Decision.objects.filter(experiment_id=experiment_id, created_at__lte=now - timedelta(minutes=1))
         .order_by("-created_at")

@@ -6,7 +6,9 @@ could drift from the Python package's version.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import plotly
 from django.contrib.staticfiles.finders import BaseFinder
@@ -17,17 +19,17 @@ STATIC_NAME = "vendor/plotly.min.js"
 
 
 class PlotlyJsFinder(BaseFinder):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.storage = FileSystemStorage(location=str(PLOTLY_JS.parent))
-        self.storage.prefix = "vendor"
+        self.storage.prefix = "vendor"  # type: ignore[attr-defined]  # collectstatic reads it
 
-    def check(self, **kwargs):
+    def check(self, **kwargs: Any) -> list[Any]:
         return []
 
-    def find(self, path: str, find_all: bool = False, **kwargs):
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> Any:
         if path == STATIC_NAME:
             return [str(PLOTLY_JS)] if find_all else str(PLOTLY_JS)
         return []
 
-    def list(self, ignore_patterns):
+    def list(self, ignore_patterns: Any) -> Iterator[tuple[str, FileSystemStorage]]:
         yield PLOTLY_JS.name, self.storage

@@ -7,6 +7,7 @@ reward ledger (plus ``PolicyChange``, the arm changes), rebuilt exactly by
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -310,7 +311,9 @@ class AllocationSnapshot(models.Model):
         return f"{self.experiment_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
 
     @classmethod
-    def build(cls, *, experiment_id: int, created_at, policy_version: int, **series: list) -> AllocationSnapshot:
+    def build(
+        cls, *, experiment_id: int, created_at: datetime, policy_version: int, **series: list[Any]
+    ) -> AllocationSnapshot:
         """A snapshot from one list per name in ``SERIES`` (all required)."""
         if set(series) != set(cls.SERIES):
             raise ValueError(f"series: need exactly {', '.join(cls.SERIES)}")

@@ -45,7 +45,7 @@ def request_decide(request_id: int, approve: bool, actor: Actor, *, reason: str 
             _finish(request, ActionRequest.Status.EXPIRED, "system", "expired before a decision")
         else:
             _decide(request, approve, actor, reason)
-    if expired:  # raised after the commit, so the expiry is recorded
+    if expired and request.expires_at is not None:  # raised after the commit, so the expiry is recorded
         raise Conflict({"request": [f"request {request_id} expired at {request.expires_at.isoformat()}"]})
     return request
 

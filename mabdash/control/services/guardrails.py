@@ -37,7 +37,9 @@ from policies.guardrails import guardrail_config
 ALERT_REPEAT = timedelta(hours=1)
 
 
-def _window_stats(experiment: Experiment, arms: dict[int, Arm], positions: list[int], window: int):
+def _window_stats(
+    experiment: Experiment, arms: dict[int, Arm], positions: list[int], window: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Count and mean of each arm's last ``window`` learned rewards."""
     counts = np.zeros(len(arms))
     means = np.full(len(arms), np.nan)
@@ -139,14 +141,9 @@ def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
                 evidence__arm=position,
             ).exists()
             if not recent:
-                alert = {
-                    "arm": position,
-                    "message": f"arm {position} is the last active arm; not rolled back",
-                    **evidence,
-                }
-                audit_record(
-                    "guardrail.alert", "system", experiment=experiment, reason=alert["message"], evidence=alert
-                )
+                message = f"arm {position} is the last active arm; not rolled back"
+                alert = {"arm": position, "message": message, **evidence}
+                audit_record("guardrail.alert", "system", experiment=experiment, reason=message, evidence=alert)
                 webhook_emit(experiment, "guardrail.alert", alert)
                 done.append(f"alert arm {position}")
             continue

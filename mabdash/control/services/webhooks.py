@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -89,13 +90,13 @@ def webhook_emit(experiment: Experiment, event: str, data: dict[str, Any]) -> li
         if hook.wants(event)
     ]
     for delivery in deliveries:
-        transaction.on_commit(lambda delivery_id=delivery.pk: _enqueue(delivery_id))
+        transaction.on_commit(partial(_enqueue, delivery.pk))
     return deliveries
 
 
 def _enqueue(delivery_id: int, countdown: float = 0) -> None:
     """Publish an attempt in the background; if the broker is down, beat's sweep sends it later."""
-    background.submit(("webhook", delivery_id), lambda: send_task(DELIVERY_TASK, [delivery_id], countdown))
+    background.submit(("webhook", delivery_id), partial(send_task, DELIVERY_TASK, [delivery_id], countdown))
 
 
 def webhook_deliver(delivery_id: int) -> str:

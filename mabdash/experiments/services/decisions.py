@@ -13,7 +13,7 @@ from mabdash.experiments.models import Experiment
 from mabdash.experiments.services.decision_log import decision_buffer
 from mabdash.experiments.serving import serving_cache
 
-_NOTES = {
+_NOTES: dict[str, str] = {
     Experiment.Status.DRAFT: "experiment is a draft; serving its default arm",
     Experiment.Status.PAUSED: "experiment is paused; serving its default arm",
     Experiment.Status.STOPPED: "experiment is stopped; serving its default arm",

@@ -88,7 +88,7 @@ def experiment_create(
     try:
         SLUG_VALIDATOR(slug)
     except Exception:
-        errors["slug"] = [SLUG_VALIDATOR.message]
+        errors["slug"] = [str(SLUG_VALIDATOR.message)]
     if not name or len(name) > 200:
         errors["name"] = ["1-200 characters"]
     if reward_kind not in Experiment.RewardKind.values:

@@ -264,7 +264,7 @@ def snapshots_take(min_seconds: float = 60.0) -> int:
 
 
 # --------------------------------------------------------------------------- rebuild
-def _ledger_rewards(experiment_id: int) -> Iterator[tuple[int, int, float]]:
+def _ledger_rewards(experiment_id: int) -> Iterator[tuple[int | None, int, float]]:
     yield from (
         Reward.objects.filter(experiment_id=experiment_id, applied_version__isnull=False)
         .order_by("applied_version", "id")
@@ -304,6 +304,7 @@ def policy_rebuild(experiment_id: int) -> tuple[policies.Policy, int]:
                 policy.include(change.data["position"])
 
     for applied_version, arm_id, value in _ledger_rewards(experiment_id):
+        assert applied_version is not None  # the query selects learned rewards only
         apply_changes_before(applied_version)
         arms.append(positions[arm_id])
         values.append(value)

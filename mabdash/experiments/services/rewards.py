@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -118,7 +120,9 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
     by_id: dict[int, ServingEntry | None] = {}
     by_slug: dict[str, ServingEntry | None] = {}
 
-    def lookup(table: dict, key: Any, load) -> ServingEntry | None:
+    def lookup(
+        table: dict[Any, ServingEntry | None], key: Any, load: Callable[[Any], ServingEntry]
+    ) -> ServingEntry | None:
         if key not in table:
             try:
                 table[key] = load(key)
@@ -150,6 +154,8 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
             experiment = lookup(by_slug, item.slug, serving_cache.get)
             if experiment is None:
                 reject(item, "experiment", f"no experiment {item.slug!r}")
+                continue
+            if item.position is None:  # _parse refuses a slug without an arm; never reached
                 continue
             position = item.position
         if isinstance(principal, KeyPrincipal) and not principal.allows_experiment(experiment.pk):
@@ -304,7 +310,7 @@ def rewards_record(raw_items: list[Any], principal: Any) -> list[RewardOutcome]:
             outcomes.update(_classify_existing(existing + repeats))
             learned = {_key(item)[0] for item in unique if _key(item) in inserted and item.learn}
             for experiment_id in sorted(learned):
-                transaction.on_commit(lambda experiment_id=experiment_id: learning_request(experiment_id))
+                transaction.on_commit(partial(learning_request, experiment_id))
         for item in unique:
             if _key(item) in inserted:
                 outcomes[item.index] = RewardOutcome(item.index, "accepted", item.event_id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -43,7 +44,7 @@ def coalesce_key(experiment_id: int) -> str:
 
 def learning_request(experiment_id: int, countdown: float = 0.0) -> None:
     """Ask for the experiment's pending rewards to be learned (coalesced, in the background)."""
-    background.submit(("learn", experiment_id), lambda: learning_request_now(experiment_id, countdown))
+    background.submit(("learn", experiment_id), partial(learning_request_now, experiment_id, countdown))
 
 
 def learning_request_now(experiment_id: int, countdown: float = 0.0) -> bool:
@@ -84,7 +85,7 @@ def learning_follow_up(experiment_id: int, *, more_pending: bool, started: float
         if more_pending:
             learning_request_now(experiment_id)
         elif has_pending_rewards(experiment_id):
-            interval = settings.MABDASH["LEARNING_MIN_INTERVAL_SECONDS"]
+            interval = float(settings.MABDASH["LEARNING_MIN_INTERVAL_SECONDS"])
             learning_request_now(experiment_id, countdown=max(0.0, interval - (time.monotonic() - started)))
     except BrokerUnavailable as error:
         logger.warning("could not publish the next learning run of experiment %s: %s", experiment_id, error)

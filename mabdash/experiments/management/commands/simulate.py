@@ -6,8 +6,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from replay.simulator import Api, SimulatorError, simulate, wait_for_server
-
 
 class Command(BaseCommand):
     help = (
@@ -29,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            from replay.simulator import Api, SimulatorError, simulate, wait_for_server
+        except ImportError as error:
+            raise CommandError(
+                f"the simulator needs the demo dependencies: pip install -r requirements-demo.txt ({error})"
+            ) from None
         key_file = options["key_file"] or Path(settings.VAR_DIR) / "demo-api-key"
         if not key_file.is_file():
             raise CommandError(f"--key-file: {key_file} not found (run `python manage.py seed_demo` first)")
