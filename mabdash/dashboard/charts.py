@@ -325,7 +325,9 @@ def lag_figure(lags_seconds: Sequence[float], waiting_share: float | None) -> Fi
     }
 
 
-def sparkline_figure(times: Sequence[str], allocations: Sequence[Sequence[float | None]], labels: Sequence[str]) -> Figure:
+def sparkline_figure(
+    times: Sequence[str], allocations: Sequence[Sequence[float | None]], labels: Sequence[str]
+) -> Figure:
     """A small allocation chart for the overview (no axes, no legend)."""
     figure = allocation_figure(times, allocations, labels, events=[])
     figure["layout"] = {
