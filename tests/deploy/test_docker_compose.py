@@ -73,4 +73,4 @@ def test_the_image_runs_gunicorn_with_the_shared_config():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile
     assert 'CMD ["gunicorn", "mabdash.wsgi", "--config", "gunicorn.conf.py"' in dockerfile
-    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+    assert "pip install --no-cache-dir --require-hashes -r requirements.txt" in dockerfile
