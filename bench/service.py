@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         create_experiment(Client(url, admin), "bench")
         key = stack.api_key("bench-client", "--experiment", "bench")
         parts = urllib.parse.urlsplit(url)
-        host, port = parts.hostname, parts.port
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
         headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
         decide = build_request(host, port, "POST", "/api/v1/experiments/bench/decide/", headers)
         noop = build_request(host, port, "GET", "/bench/noop/", {})

@@ -47,6 +47,51 @@ class Detection:
         """The detection as plain JSON types."""
         return asdict(self)
 
+    def sentence(self, labels: Mapping[int, str] | None = None) -> str:
+        """What the rule saw, in words (arms named by ``labels``, else "arm #k").
+
+        Parameters
+        ----------
+        labels : mapping of int to str, optional
+            Arm index → a name people know (the model version).
+
+        Returns
+        -------
+        str
+            One clause, e.g. "mean reward 0.69 vs 0.86 for census-tree over 1,586 rewards
+            (P(worse by ≥ 0.05) = 0.999)".
+        """
+        return describe(self, labels or {})
+
+
+def describe(detection: Detection, labels: Mapping[int, str]) -> str:
+    """The sentence of :meth:`Detection.sentence`."""
+    evidence = detection.evidence
+
+    def name(arm: Any) -> str:
+        return labels.get(arm, f"arm #{arm}") if isinstance(arm, int) else "?"
+
+    if detection.rule == "floor":
+        mean = evidence.get("window_mean")
+        shown = "no data" if mean is None else f"{mean:.2f}"
+        return (
+            f"mean reward {shown} over its last {evidence.get('window_count', 0):,} rewards, at or below the "
+            f"floor {evidence.get('floor')}"
+        )
+    if detection.rule == "relative":
+        if evidence.get("best_mean") is None:
+            return f"not compared (fewer than {evidence.get('min_samples')} rewards)"
+        return (
+            f"mean reward {evidence['mean']:.2f} vs {evidence['best_mean']:.2f} for {name(evidence.get('best_arm'))} "
+            f"over {evidence['count']:,} rewards (P(worse by ≥ {evidence['margin']:g}) = "
+            f"{evidence['probability_worse']:.3f})"
+        )
+    if detection.rule == "page_hinkley":
+        if evidence.get("alarm_at") is None:
+            return f"no change detected in {evidence.get('n', 0):,} rewards"
+        return f"change detected at reward {evidence['alarm_at']:,} (running mean {evidence['running_mean']:.2f})"
+    return f"{detection.rule} {'fired' if detection.fired else 'did not fire'}"
+
 
 def _as_float_array(name: str, values: Any, n: int | None = None) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -77,11 +79,18 @@ def api_key_revoke(api_key: ApiKey) -> None:
 
 @transaction.atomic
 def user_create(*, username: str, password: str, role: str, email: str = "") -> User:
-    """Create a dashboard user holding ``role`` (or ``admin`` for a superuser)."""
+    """Create a dashboard user holding ``role`` (or ``admin`` for a superuser).
+
+    The password must pass Django's password validators; the refusal lists every reason.
+    """
     if role not in (*USER_ROLES, "admin"):
         raise InvalidInput({"role": [f"must be one of {', '.join((*USER_ROLES, 'admin'))}"]})
     if User.objects.filter(username=username).exists():
         raise InvalidInput({"username": [f"user {username!r} already exists"]})
+    try:  # Django's validators (AUTH_PASSWORD_VALIDATORS): length, common, numeric, like the name
+        validate_password(password, User(username=username, email=email))
+    except ValidationError as error:
+        raise InvalidInput({"password": list(error.messages)}) from None
     if role == "admin":
         return User.objects.create_superuser(username=username, password=password, email=email)
     user = User.objects.create_user(username=username, password=password, email=email)

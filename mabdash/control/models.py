@@ -20,6 +20,7 @@ class ActionRequest(models.Model):
         REJECTED = "rejected"  # rejected or vetoed by an approver
         EXPIRED = "expired"
         FAILED = "failed"  # approved, but the action was no longer possible
+        WITHDRAWN = "withdrawn"  # taken back by whoever asked
 
     class Mode(models.TextChoices):
         FOUR_EYES = "four_eyes"

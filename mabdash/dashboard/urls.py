@@ -2,17 +2,21 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from mabdash.accounts.views import ThrottledLoginView
-from mabdash.dashboard import views
+from mabdash.dashboard.views import audit, editing, experiment, models, overview, requests
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    path("", overview.overview, name="overview"),
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("experiments/<exp:slug>/", views.experiment_detail, name="experiment-detail"),
-    path("experiments/<exp:slug>/data/", views.experiment_data, name="experiment-data"),
-    path("experiments/<exp:slug>/actions/", views.experiment_action, name="experiment-action"),
-    path("requests/<id:request_id>/<str:decision>/", views.request_decision, name="request-decision"),
-    path("models/", views.model_list, name="model-list"),
-    path("models/<id:model_id>/", views.model_detail, name="model-detail"),
-    path("audit/", views.audit_log, name="audit-log"),
+    path("experiments/new/", editing.experiment_new, name="experiment-new"),
+    path("experiments/<exp:slug>/", experiment.experiment_detail, name="experiment-detail"),
+    path("experiments/<exp:slug>/data/", experiment.experiment_data, name="experiment-data"),
+    path("experiments/<exp:slug>/history/", experiment.experiment_history_fragment, name="experiment-history"),
+    path("experiments/<exp:slug>/actions/", experiment.experiment_action, name="experiment-action"),
+    path("experiments/<exp:slug>/settings/", editing.experiment_settings, name="experiment-settings"),
+    path("requests/<id:request_id>/<str:decision>/", requests.request_decision, name="request-decision"),
+    path("models/", models.model_list, name="model-list"),
+    path("models/new/", editing.model_create, name="model-new"),
+    path("models/<id:model_id>/", models.model_detail, name="model-detail"),
+    path("audit/", audit.audit_log, name="audit-log"),
 ]

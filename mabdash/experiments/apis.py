@@ -18,8 +18,6 @@ from mabdash.errors import InvalidInput
 from mabdash.experiments import selectors
 from mabdash.experiments.inputs import MAX_REWARD_BATCH, MODEL_VERSION
 from mabdash.experiments.serializers import (
-    ArmInput,
-    ArmOutput,
     DecisionOutput,
     ErrorOutput,
     ExperimentInput,
@@ -33,7 +31,6 @@ from mabdash.experiments.serializers import (
     RewardInput,
     RewardOutcomeOutput,
     StateOutput,
-    StatusInput,
 )
 from mabdash.experiments.services import experiments, registry
 from mabdash.experiments.services.audit import actor_name
@@ -133,38 +130,6 @@ class ExperimentDetailApi(RateLimitedApiView):
     @extend_schema(operation_id="experiments_detail", responses={200: ExperimentOutput, **ERRORS, **NOT_FOUND})
     def get(self, request: Request, slug: str) -> Response:
         return Response(ExperimentOutput(selectors.experiment_get(slug, request.user)).data)
-
-
-class ExperimentStatusApi(RateLimitedApiView):
-    permission_classes = [ManageAccess]
-
-    @extend_schema(
-        operation_id="experiments_set_status",
-        request=StatusInput,
-        responses={200: ExperimentOutput, **ERRORS, **NOT_FOUND, **CONFLICT},
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        experiment = selectors.experiment_get(slug, request.user)
-        data = parse_input(StatusInput, request)
-        experiment = experiments.experiment_set_status(
-            experiment, data["status"], actor=actor_name(request.user), reason=data["reason"]
-        )
-        return Response(ExperimentOutput(experiment).data)
-
-
-class ExperimentArmAddApi(RateLimitedApiView):
-    permission_classes = [ManageAccess]
-
-    @extend_schema(
-        operation_id="experiments_add_arm",
-        request=ArmInput,
-        responses={201: ArmOutput, **ERRORS, **NOT_FOUND, **CONFLICT},
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        experiment = selectors.experiment_get(slug, request.user)
-        data = parse_input(ArmInput, request)
-        arm = experiments.experiment_add_arm(experiment, data["model_version"], actor=actor_name(request.user))
-        return Response(ArmOutput(arm).data, status=status.HTTP_201_CREATED)
 
 
 class ExperimentStateApi(RateLimitedApiView):

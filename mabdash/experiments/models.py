@@ -81,6 +81,8 @@ class Experiment(models.Model):
     # Bumped only by changes people make (status, arms, pins, weights, settings): an
     # operator's action is refused as stale only when this moved since the page was loaded.
     control_version = models.BigIntegerField(default=1)
+    # Set when archived: stopped, and left off the overview.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -143,15 +143,6 @@ class ExperimentPage(Page):
     results = ExperimentOutput(many=True)
 
 
-class StatusInput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Experiment.Status.values)
-    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
-
-
-class ArmInput(serializers.Serializer):
-    model_version = IdField()
-
-
 # --------------------------------------------------------------------------- decide & state
 class DecisionOutput(serializers.Serializer):
     decision_id = serializers.CharField(help_text="Signed id; send it back with the reward.")

@@ -1,12 +1,18 @@
-// Experiment detail: poll the data endpoint and update charts, arms table and history
-// in place (Plotly.react), show how fresh the data is and warn when it is stale.
+// Experiment page: poll the data endpoint and update charts, arms table and history in place
+// (Plotly.react), show how fresh the data is, warn when someone else changed the experiment,
+// and keep every time chart on one time range (zooming one zooms them all).
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("page-config").textContent);
   var CHARTS = ["allocation", "means", "cumulative", "belief", "probability_best", "traffic", "lag"];
+  var TIME_CHARTS = ["allocation", "means", "cumulative", "traffic"];
   var lastSuccess = null;
   var timer = null;
+  var historyVersion = null;
+  var zoom = null; // [start, end] chosen by zooming, applied to every time chart
+  var syncing = false;
   var rangeSelect = document.getElementById("range");
+  var resetZoom = document.getElementById("reset-zoom");
 
   function text(tag, value, className) {
     var element = document.createElement(tag);
@@ -31,30 +37,70 @@
       row.dataset.position = arm.position;
       row.append(
         text("td", arm.position), text("td", arm.model.name), text("td", arm.model.version),
-        text("td", arm.status), text("td", arm.served, "num"), text("td", arm.rewards, "num"),
+        text("td", arm.status.replace("_", " ")), text("td", arm.served, "num"), text("td", arm.rewards, "num"),
         text("td", fmt(arm.mean, 4), "num"),
         text("td", arm.lower === null ? "—" : "[" + fmt(arm.lower, 3) + ", " + fmt(arm.upper, 3) + "]", "num"),
-        text("td", pct(arm.allocation), "num"), text("td", pct(arm.probability_best), "num")
+        text("td", pct(arm.allocation), "num served-share"), text("td", pct(arm.policy_allocation), "num"),
+        text("td", pct(arm.probability_best), "num")
       );
       body.append(row);
     });
   }
 
-  function renderTimeline(entries) {
-    var list = document.getElementById("timeline");
-    list.replaceChildren();
-    if (!entries.length) {
-      list.append(text("li", "No actions yet.", "muted"));
-      return;
-    }
-    entries.forEach(function (entry) {
-      var item = document.createElement("li");
-      item.append(text("span", entry.kind, "kind"), text("span", " · " + entry.time + " · " + entry.actor, "muted"));
-      if (entry.reason) item.append(text("div", entry.reason));
-      var detail = { before: entry.before, after: entry.after, evidence: entry.evidence };
-      item.append(text("pre", JSON.stringify(detail, null, 1)));
-      list.append(item);
+  function refreshHistory(version) {
+    var list = document.querySelector("#history-cards .history");
+    var onFirstPage = !list || list.dataset.historyPage === "1";
+    if (historyVersion === null) { historyVersion = version; return; }
+    if (version === historyVersion || !onFirstPage) return;
+    historyVersion = version;
+    fetch(config.historyUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) { if (html !== null) document.getElementById("history-cards").innerHTML = html; });
+  }
+
+  function showChanged(data) {
+    if (data.control_version === config.controlVersion) return;
+    var banner = document.getElementById("changed");
+    var last = data.last_change;
+    document.getElementById("changed-what").textContent = last ? last.summary + " — " + last.actor : "control version " + data.control_version;
+    banner.hidden = false;
+  }
+
+  function applyZoom() {
+    syncing = true;
+    TIME_CHARTS.forEach(function (name) {
+      var div = document.getElementById("chart-" + name);
+      if (!div || !div.data) return;
+      Plotly.relayout(div, zoom ? { "xaxis.range": zoom } : { "xaxis.autorange": true });
     });
+    syncing = false;
+    resetZoom.hidden = zoom === null;
+  }
+
+  function watchZoom(name) {
+    var div = document.getElementById("chart-" + name);
+    if (div.dataset.zoomWatched) return;
+    div.dataset.zoomWatched = "1";
+    div.on("plotly_relayout", function (event) {
+      if (syncing) return;
+      if (event["xaxis.range[0]"] !== undefined) {
+        zoom = [event["xaxis.range[0]"], event["xaxis.range[1]"]];
+      } else if (event["xaxis.autorange"]) {
+        zoom = null;
+      } else {
+        return;
+      }
+      applyZoom();
+    });
+  }
+
+  function draw(name, figure) {
+    var layout = figure.layout;
+    if (zoom && TIME_CHARTS.indexOf(name) >= 0) {
+      layout = Object.assign({}, layout, { xaxis: Object.assign({}, layout.xaxis, { range: zoom, autorange: false }) });
+    }
+    Plotly.react("chart-" + name, figure.data, layout, { responsive: true, displaylogo: false });
+    if (TIME_CHARTS.indexOf(name) >= 0) watchZoom(name);
   }
 
   function showFreshness() {
@@ -74,15 +120,14 @@
         return response.json();
       })
       .then(function (data) {
-        CHARTS.forEach(function (name) {
-          var figure = data.figures[name];
-          Plotly.react("chart-" + name, figure.data, figure.layout, { responsive: true, displaylogo: false });
-        });
+        CHARTS.forEach(function (name) { draw(name, data.figures[name]); });
         renderArms(data.state);
-        renderTimeline(data.timeline);
+        refreshHistory(data.history_version);
+        showChanged(data);
         document.getElementById("empty").hidden = data.has_data;
         document.getElementById("error").hidden = true;
         document.body.dataset.policyVersion = data.state.policy_version;
+        document.body.dataset.controlVersion = data.control_version;
         lastSuccess = Date.now();
         showFreshness();
       })
@@ -98,8 +143,14 @@
   }
 
   rangeSelect.addEventListener("change", function () {
+    zoom = null;
+    resetZoom.hidden = true;
     window.clearTimeout(timer);
     refresh();
+  });
+  resetZoom.addEventListener("click", function () {
+    zoom = null;
+    applyZoom();
   });
   window.setInterval(showFreshness, 1000);
   refresh();

@@ -56,8 +56,8 @@ def test_an_operator_pins_a_model_from_the_page_and_decide_follows(control_stack
         page.get_by_label("Arm", exact=True).select_option("2")
         page.get_by_label("Reason", exact=True).first.fill("canary for model 2")
         page.get_by_role("button", name="Pin", exact=True).click()
-        assert "Done: pin." in message(page)
-        assert "Pinned: arm #2 gets all traffic" in page.locator(".banner").inner_text()
+        assert "Done: Pinned pinme-model:2 (arm #2) until cleared: it gets all traffic." in message(page)
+        assert "Pinned: arm #2 gets all traffic" in page.locator("[data-override]").inner_text()
         screenshot(page, "control_pinned")
     decisions = [client.post("/api/v1/experiments/pinme/decide/").json() for _ in range(10)]
     assert {(d["arm"], d["served_by"], d["propensity"]) for d in decisions} == {(2, "pin", 1.0)}
@@ -73,7 +73,7 @@ def test_four_eyes_the_requester_cannot_approve_and_a_second_approver_can(contro
         rita.goto(f"{web}/experiments/careful/")
         rita.get_by_label("Arm", exact=True).select_option("1")
         rita.get_by_role("button", name="Pin", exact=True).click()
-        assert "another user with the approver role must approve it" in message(rita)
+        assert "Another user with the approver role must approve it" in message(rita)
         rita.locator("[data-status=pending] [data-decide=approve]").click()
         assert "you cannot approve or reject your own request" in message(rita)
         assert rita.locator("[data-status=pending]").count() == 1
@@ -157,12 +157,17 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
         page = login(browser, web, "olivia", PASSWORDS["olivia"])
         page.goto(f"{web}/experiments/collapse/")
         wait_js(page, "document.body.dataset.policyVersion !== undefined")
-        timeline = page.locator("#timeline").inner_text()
-        assert "rollback.applied" in timeline and '"rule": "floor"' in timeline and '"window_mean": 0,' in timeline
+        card = page.locator(".history .event[data-kind='rollback.applied']").first
+        assert card.locator(".sentence").inner_text() == (
+            "collapse-model:1 (arm #1) rolled back automatically: mean reward 0.00 over its last 30 rewards, "
+            "at or below the floor 0.01"
+        )
+        evidence = card.locator("details pre").text_content()
+        assert '"rule": "floor"' in evidence and '"window_mean": 0.0' in evidence
         markers = page.evaluate(
             "document.getElementById('chart-allocation').data.filter(t => t.name === 'actions')[0].text"
         )
-        assert any(text.startswith("rollback.applied by system") for text in markers)
+        assert any(text.startswith("collapse-model:1 (arm #1) rolled back automatically") for text in markers)
         screenshot(page, "control_automatic_rollback")
 
     # The worker delivers the signed rollback.applied event, retrying after the 503.

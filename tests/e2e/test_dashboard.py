@@ -77,7 +77,7 @@ def test_operator_sees_live_charts_that_follow_new_rewards(dashboard):
         page.get_by_role("link", name="Models").click()
         screenshot(page, "model_list")
         page.get_by_role("link", name="Audit log").click()
-        assert "experiment.created" in page.locator("table.audit").inner_text()
+        assert "experiment.created" in page.locator(".history").inner_text()
         screenshot(page, "audit_log")
         page.goto(f"{web}/api/docs/")
         page.locator(".opblock").first.wait_for()  # Swagger UI renders under the same policy

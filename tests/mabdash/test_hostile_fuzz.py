@@ -132,7 +132,14 @@ def valid_bodies(ctx: dict[str, Any]) -> dict[tuple[str, str], Any]:
             "reason": "r",
         },
         ("POST", "/api/v1/experiments/churn/webhooks/"): {"url": "https://h.example.com/x", "events": []},
+        ("POST", "/api/v1/experiments/churn/settings/"): {
+            "name": "N",
+            "policy": {"kind": "epsilon_greedy", "params": {"epsilon": 0.2}},
+            "guardrails": {"window": 100},
+            "reason": "r",
+        },
         ("POST", "/api/v1/requests/1/approve/"): {"reason": "r"},
+        ("POST", "/api/v1/requests/1/withdraw/"): {"reason": "r"},
         ("POST", "/api/v1/requests/1/reject/"): {"reason": "r"},
     }
 

@@ -73,6 +73,13 @@ def calls(ctx: dict[str, Any]) -> dict[str, Call]:
         "experiments_requests": ("GET", "/api/v1/experiments/churn/requests/", None, 200),
         "requests_approve": ("POST", f"/api/v1/requests/{ctx['request_ids'][0]}/approve/", {}, 200),
         "requests_reject": ("POST", f"/api/v1/requests/{ctx['request_ids'][1]}/reject/", {}, 200),
+        "requests_withdraw": ("POST", f"/api/v1/requests/{ctx['request_ids'][2]}/withdraw/", {}, 200),
+        "experiments_change_settings": (
+            "POST",
+            "/api/v1/experiments/churn/settings/",
+            {"name": "Churn scoring v2", "policy": {"kind": "epsilon_greedy", "params": {"epsilon": 0.2}}},
+            200,
+        ),
         "webhooks_create": ("POST", "/api/v1/experiments/churn/webhooks/", {"url": "https://h.example.com/x"}, 201),
         "webhooks_list": ("GET", "/api/v1/experiments/churn/webhooks/", None, 200),
         "webhooks_deliveries": ("GET", f"/api/v1/webhooks/{ctx['webhook_id']}/deliveries/", None, 200),
@@ -91,6 +98,11 @@ def test_every_operation_is_exercised_and_matches_the_schema(schema, api, admin_
     requests = [
         request_create(experiment, "pause", {}, ActionRequest.Mode.APPROVAL, requested_by=SYSTEM) for _ in range(2)
     ]
+    from mabdash.accounts.authentication import principal_for_key
+    from mabdash.control.services.actions import Actor
+
+    admin = Actor.of(principal_for_key(admin_key))  # the admin key's own request, which it may withdraw
+    requests.append(request_create(experiment, "pin", {"arm": 0}, ActionRequest.Mode.FOUR_EYES, requested_by=admin))
     webhook = webhook_create(experiment, url="https://h.example.com/y", events=[], secret=None, actor="t")
     approver = user_create(username="ana", password="pw-ana-123456", role="approver")
     table = calls(
@@ -108,7 +120,7 @@ def test_every_operation_is_exercised_and_matches_the_schema(schema, api, admin_
     client = api(admin_key)
     as_approver = api(api_key_create(name="ana-cli", user=approver).raw_key)
     for operation_id, (method, path, body, status) in table.items():
-        caller = as_approver if operation_id.startswith("requests_") else client
+        caller = as_approver if operation_id in ("requests_approve", "requests_reject") else client
         response = caller.generic(
             method, path, "" if body is None else json.dumps(body), content_type="application/json"
         )

@@ -1,16 +1,20 @@
-"""Operator actions and approvals: the one path for the dashboard buttons, the REST API and
-the automatic rollbacks.
+"""Every change a person (or a guardrail) makes goes one way: submit → (approve) → apply →
+audit → notify.
 
-``action_submit`` is what a person or a script calls: it checks the role, the input and that
-the caller saw the current state, then either carries the action out (``direct``) or files
-a request for a second person (``four_eyes``). ``action_apply`` carries an action out and
-is the only function that does; it is also what an approved request and an automatic
-rollback run. Every action is audited with the state before and after.
+``action_submit`` is what a person or a script calls — the dashboard's forms and every
+mutating endpoint of the API: it checks the role, the input and that the caller saw the
+current *control* state, then either carries the action out (``direct``) or files a request
+for a second person (``four_eyes``). ``action_apply`` carries an action out and is the only
+function that does; it is also what an approved request and an automatic rollback run.
+Every action is audited with the state before and after and one sentence in words.
+
+Staleness: an action is refused as stale only when another control change (status, arms,
+overrides, settings — ``Experiment.control_version``) happened since the caller loaded the
+experiment; the bandit learning never makes an action stale.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,19 +26,39 @@ from django.utils import timezone
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.roles import APPROVER, KEY_ADMIN, OPERATOR, user_has_role
 from mabdash.control.models import ActionRequest
+from mabdash.control.services.action_params import STATUS_ACTIONS, action_params_check, reason_check
+from mabdash.control.services.narrative import action_sentence
 from mabdash.control.services.webhooks import webhook_emit
 from mabdash.errors import Conflict, Forbidden, InvalidInput
 from mabdash.experiments.models import Arm, Experiment, Override, experiment_versions_bump, lock_experiment
 from mabdash.experiments.selectors import override_active
 from mabdash.experiments.services import learning
 from mabdash.experiments.services.audit import audit_record
-from mabdash.experiments.services.experiments import experiment_set_status
+from mabdash.experiments.services.experiments import (
+    experiment_add_arm,
+    experiment_archive,
+    experiment_set_status,
+    experiment_settings_apply,
+    experiment_settings_check,
+)
 from mabdash.experiments.services.learning import PolicySession
 from policies.guardrails import guardrail_config
 
-ARM_ACTIONS = ("pin", "pause_arm", "rollback_arm", "restore_arm", "promote")
-ACTIONS = (*ARM_ACTIONS, "weights", "clear_override", "pause", "resume", "stop")
-MAX_OVERRIDE_MINUTES = 60 * 24 * 365
+AUDIT_KINDS = {
+    "pin": "override.pin",
+    "weights": "override.weights",
+    "clear_override": "override.cleared",
+    "pause_arm": "arm.paused",
+    "rollback_arm": "rollback.applied",
+    "restore_arm": "arm.restored",
+    "promote": "experiment.promoted",
+    "pause": "experiment.status",
+    "resume": "experiment.status",
+    "stop": "experiment.status",
+    "add_arm": "arm.added",
+    "settings": "experiment.settings",
+    "archive": "experiment.archived",
+}
 
 
 @dataclass(frozen=True)
@@ -69,57 +93,24 @@ class ActionOutcome:
     action: str
     after: dict[str, Any] = field(default_factory=dict)
     request: ActionRequest | None = None
-
-
-# --------------------------------------------------------------------------- validation
-def _check_params(experiment: Experiment, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise an action's parameters; errors name the field."""
-    if action not in ACTIONS:
-        raise InvalidInput({"action": [f"must be one of {', '.join(ACTIONS)}"]})
-    n_arms = experiment.arms.count()
-    clean: dict[str, Any] = {}
-    if action in ARM_ACTIONS:
-        position = params.get("arm")
-        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < n_arms:
-            raise InvalidInput({"arm": [f"must be an arm position in [0, {n_arms})"]})
-        clean["arm"] = position
-    if action == "weights":
-        weights = params.get("weights")
-        if not isinstance(weights, list) or len(weights) != n_arms:
-            raise InvalidInput({"weights": [f"must be a list of {n_arms} numbers, one per arm"]})
-        if any(
-            isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0 for w in weights
-        ):
-            raise InvalidInput({"weights": ["every weight must be a finite number ≥ 0"]})
-        if sum(weights) <= 0:
-            raise InvalidInput({"weights": ["at least one weight must be positive"]})
-        clean["weights"] = [float(w) for w in weights]
-    if action in ("pin", "weights"):
-        minutes = params.get("expires_in_minutes")
-        if minutes is not None:
-            if (
-                isinstance(minutes, bool)
-                or not isinstance(minutes, (int, float))
-                or not 0 < minutes <= MAX_OVERRIDE_MINUTES
-            ):
-                raise InvalidInput({"expires_in_minutes": [f"must be a number in (0, {MAX_OVERRIDE_MINUTES}]"]})
-            clean["expires_in_minutes"] = float(minutes)
-    return clean
+    summary: str = ""
 
 
 def _check_fresh(experiment: Experiment, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != experiment.serving_version:
+    if expected_version is not None and expected_version != experiment.control_version:
+        last = experiment.audit_entries.order_by("-created_at", "-id").first()
+        who = f" ({last.summary} — {last.actor})" if last and last.summary else ""
         raise Conflict(
             {
                 "expected_version": [
-                    f"the experiment changed since you loaded it (version {expected_version}, now "
-                    f"{experiment.serving_version}); reload and try again"
+                    f"someone changed this experiment since you loaded it{who}; reload to see the change and "
+                    f"act again (control version {expected_version}, now {experiment.control_version})"
                 ]
             }
         )
 
 
-def _state(experiment: Experiment) -> dict[str, Any]:
+def control_state(experiment: Experiment) -> dict[str, Any]:
     """The controllable state, for the audit trail's before and after."""
     override = override_active(experiment.pk)
     return {
@@ -143,8 +134,9 @@ def action_submit(
     """Carry out an operator action, or file it for approval under four-eyes."""
     if not actor.can_operate:
         raise Forbidden({"action": ["this needs the operator role (or an admin API key)"]})
-    clean = _check_params(experiment, action, params)
-    if action == "rollback_arm" and not reason.strip():
+    reason = reason_check(reason)
+    clean = action_params_check(experiment, action, params)
+    if action == "rollback_arm" and not reason:
         raise InvalidInput({"reason": ["say why the arm is rolled back"]})
     with transaction.atomic():
         locked = lock_experiment(experiment.pk)
@@ -153,9 +145,9 @@ def action_submit(
             request = request_create(
                 locked, action, clean, ActionRequest.Mode.FOUR_EYES, requested_by=actor, reason=reason
             )
-            return ActionOutcome(outcome="requested", action=action, request=request)
+            return ActionOutcome("requested", action, request=request, summary=action_sentence(locked, action, clean))
         after = action_apply(locked, action, clean, actor_name=actor.name, reason=reason)
-        return ActionOutcome(outcome="applied", action=action, after=after)
+        return ActionOutcome("applied", action, after=after, summary=action_sentence(locked, action, clean))
 
 
 # --------------------------------------------------------------------------- apply
@@ -191,25 +183,62 @@ def _set_arm(experiment: Experiment, position: int, status: str, session: Policy
         with learning.policy_session(experiment.pk) as own:
             own.set_active(position, status == Arm.Status.ACTIVE)
     override = override_active(experiment.pk)
-    if (
-        status != Arm.Status.ACTIVE
-        and override is not None
-        and override.kind == Override.Kind.PIN
-        and override.position == position
-    ):
+    pinned = override.position if override is not None and override.kind == Override.Kind.PIN else None
+    if status != Arm.Status.ACTIVE and pinned == position:
         _end_override(experiment, "arm excluded", timezone.now())
 
 
-AUDIT_KINDS = {
-    "pin": "override.pin",
-    "weights": "override.weights",
-    "clear_override": "override.cleared",
-    "pause_arm": "arm.paused",
-    "rollback_arm": "rollback.applied",
-    "restore_arm": "arm.restored",
-    "promote": "experiment.promoted",
-}
-STATUS_ACTIONS = {"pause": "paused", "resume": "running", "stop": "stopped"}
+def _apply(
+    experiment: Experiment,
+    action: str,
+    params: dict[str, Any],
+    actor_name: str,
+    reason: str,
+    session: PolicySession | None,
+) -> None:
+    now = timezone.now()
+    position = params.get("arm", -1)
+    if action in STATUS_ACTIONS:
+        experiment_set_status(experiment, STATUS_ACTIONS[action])
+    elif action in ("pin", "promote"):
+        arm = Arm.objects.get(experiment=experiment, position=position)
+        if arm.status != Arm.Status.ACTIVE:
+            raise Conflict({"arm": [f"arm {position} is {arm.status}; restore it first"]})
+    if action in ("pin", "weights"):
+        _end_override(experiment, "replaced", now)
+        minutes = params.get("expires_in_minutes")
+        Override.objects.create(
+            experiment=experiment,
+            kind=action,
+            position=position if action == "pin" else None,
+            weights=params.get("weights"),
+            created_by=actor_name,
+            reason=reason,
+            expires_at=now + timedelta(minutes=minutes) if minutes else None,
+        )
+    elif action == "clear_override":
+        if _end_override(experiment, "cleared", now) is None:
+            raise Conflict({"action": ["there is no active pin or weights to clear"]})
+    elif action == "pause_arm":
+        _set_arm(experiment, position, Arm.Status.PAUSED, session)
+    elif action == "rollback_arm":
+        _set_arm(experiment, position, Arm.Status.ROLLED_BACK, session)
+    elif action == "restore_arm":
+        _set_arm(experiment, position, Arm.Status.ACTIVE, session)
+    elif action == "promote":
+        _end_override(experiment, "promoted", now)
+        Experiment.objects.filter(pk=experiment.pk).update(default_position=position, status=Experiment.Status.STOPPED)
+    elif action == "add_arm":
+        experiment_add_arm(experiment, params["model_version"], session=session)
+    elif action == "settings":
+        try:  # checked again: other changes may have happened since it was requested
+            changes = experiment_settings_check(experiment, params["settings"])
+        except InvalidInput as error:
+            raise Conflict(error.errors) from None
+        experiment_settings_apply(experiment, changes, session=session)
+    elif action == "archive":
+        _end_override(experiment, "archived", now)
+        experiment_archive(experiment)
 
 
 def action_apply(
@@ -221,55 +250,23 @@ def action_apply(
     reason: str = "",
     evidence: dict[str, Any] | None = None,
     session: PolicySession | None = None,
+    summary: str = "",
 ) -> dict[str, Any]:
     """Carry out an action now (in the caller's transaction); return the state after it.
 
     The single implementation behind buttons, API calls, approved requests and automatic
     rollbacks. ``session``: the policy session the caller already holds (the learning
-    cycle), so an excluded arm is written with the rest of the state, once.
+    cycle), so an excluded arm is written with the rest of the state, once. ``summary``:
+    the sentence for the audit trail when the caller knows better (a guardrail's evidence).
     """
-    now = timezone.now()
     with transaction.atomic():
         experiment = lock_experiment(experiment.pk)
-        before = _state(experiment)
-        if action in STATUS_ACTIONS:
-            experiment_set_status(experiment, STATUS_ACTIONS[action], actor=actor_name, reason=reason)
-            experiment.refresh_from_db()
-            return _state(experiment)
-        position = params.get("arm")
-        if action in ("pin", "promote"):
-            arm = Arm.objects.get(experiment=experiment, position=position)
-            if arm.status != Arm.Status.ACTIVE:
-                raise Conflict({"arm": [f"arm {position} is {arm.status}; restore it first"]})
-        if action in ("pin", "weights"):
-            _end_override(experiment, "replaced", now)
-            minutes = params.get("expires_in_minutes")
-            Override.objects.create(
-                experiment=experiment,
-                kind=action,
-                position=position,
-                weights=params.get("weights"),
-                created_by=actor_name,
-                reason=reason,
-                expires_at=now + timedelta(minutes=minutes) if minutes else None,
-            )
-        elif action == "clear_override":
-            if _end_override(experiment, "cleared", now) is None:
-                raise Conflict({"action": ["there is no active pin or weights to clear"]})
-        elif action == "pause_arm":
-            _set_arm(experiment, position, Arm.Status.PAUSED, session)
-        elif action == "rollback_arm":
-            _set_arm(experiment, position, Arm.Status.ROLLED_BACK, session)
-        elif action == "restore_arm":
-            _set_arm(experiment, position, Arm.Status.ACTIVE, session)
-        elif action == "promote":
-            _end_override(experiment, "promoted", now)
-            Experiment.objects.filter(pk=experiment.pk).update(
-                default_position=position, status=Experiment.Status.STOPPED
-            )
+        before = control_state(experiment)
+        sentence = summary or action_sentence(experiment, action, params)
+        _apply(experiment, action, params, actor_name, reason, session)
         experiment_versions_bump(experiment.pk, control=True)
         experiment.refresh_from_db()
-        after = _state(experiment)
+        after = control_state(experiment)
         audit_record(
             AUDIT_KINDS[action],
             actor_name,
@@ -277,17 +274,25 @@ def action_apply(
             before=before,
             after=after,
             reason=reason,
-            evidence={"params": params, **(evidence or {})},
+            evidence={"action": action, "params": params, **(evidence or {})},
+            summary=sentence,
         )
         if action == "rollback_arm":
             webhook_emit(
                 experiment,
                 "rollback.applied",
-                {"arm": position, "by": actor_name, "reason": reason, "evidence": evidence or {}},
+                {
+                    "arm": params["arm"],
+                    "by": actor_name,
+                    "reason": reason,
+                    "summary": sentence,
+                    "evidence": evidence or {},
+                },
             )
         return after
 
 
+# --------------------------------------------------------------------------- requests
 def request_create(
     experiment: Experiment,
     action: str,
@@ -297,10 +302,12 @@ def request_create(
     requested_by: Actor,
     reason: str = "",
     evidence: dict[str, Any] | None = None,
+    summary: str = "",
 ) -> ActionRequest:
     """File an action for a decision by an approver (or a veto window)."""
     now = timezone.now()
     config = guardrail_config(experiment.guardrails)
+    sentence = summary or action_sentence(experiment, action, params)
     request = ActionRequest.objects.create(
         experiment=experiment,
         action=action,
@@ -309,28 +316,32 @@ def request_create(
         requested_by=requested_by.name,
         requested_by_user=requested_by.user,
         reason=reason,
-        evidence=evidence or {},
+        evidence={"summary": sentence, **(evidence or {})},
         expires_at=None
         if mode == ActionRequest.Mode.VETO_WINDOW
         else now + timedelta(minutes=config["request_ttl_minutes"]),
         apply_at=now + timedelta(minutes=config["veto_minutes"]) if mode == ActionRequest.Mode.VETO_WINDOW else None,
     )
-    kind = "rollback.proposed" if action == "rollback_arm" and requested_by.name == "system" else "approval.requested"
+    proposal = action == "rollback_arm" and requested_by.name == "system"
+    kind = "rollback.proposed" if proposal else "approval.requested"
+    wording = "Proposed" if proposal else "Asked for approval"
     audit_record(
         kind,
         requested_by.name,
         experiment=experiment,
-        after=_request_summary(request),
+        after=request_summary(request),
         reason=reason,
         evidence=request.evidence,
+        summary=f"{wording} (request #{request.pk}): {sentence[0].lower()}{sentence[1:]}",
     )
-    webhook_emit(experiment, kind, _request_summary(request))
+    webhook_emit(experiment, kind, request_summary(request))
     if kind == "rollback.proposed" and mode == ActionRequest.Mode.APPROVAL:
-        webhook_emit(experiment, "approval.requested", _request_summary(request))
+        webhook_emit(experiment, "approval.requested", request_summary(request))
     return request
 
 
-def _request_summary(request: ActionRequest) -> dict[str, Any]:
+def request_summary(request: ActionRequest) -> dict[str, Any]:
+    """A request as plain JSON types (audit records, webhooks)."""
     return {
         "request": request.pk,
         "action": request.action,
@@ -338,6 +349,7 @@ def _request_summary(request: ActionRequest) -> dict[str, Any]:
         "mode": request.mode,
         "status": request.status,
         "requested_by": request.requested_by,
+        "summary": request.evidence.get("summary", ""),
         "expires_at": request.expires_at.isoformat() if request.expires_at else None,
         "apply_at": request.apply_at.isoformat() if request.apply_at else None,
         "decided_by": request.decided_by or None,
@@ -355,7 +367,15 @@ def overrides_expire_due(now: datetime | None = None) -> int:
                 ended_at=override.expires_at, end_reason="expired"
             ):
                 experiment_versions_bump(override.experiment_id, control=True)
-                audit_record("override.expired", "system", experiment=override.experiment, before=override.describe())
+                what = "pin" if override.kind == Override.Kind.PIN else "manual weights"
+                audit_record(
+                    "override.expired",
+                    "system",
+                    experiment=override.experiment,
+                    before={"override": override.describe()},
+                    after={"override": None},
+                    summary=f"The {what} expired: the policy's split is served again",
+                )
                 webhook_emit(override.experiment, "override.expired", override.describe())
                 count += 1
     return count

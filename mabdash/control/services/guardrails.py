@@ -27,6 +27,7 @@ from django.utils import timezone
 import policies
 from mabdash.control.models import ActionRequest, GuardrailState
 from mabdash.control.services.actions import SYSTEM, action_apply, request_create
+from mabdash.control.services.narrative import arm_labels
 from mabdash.control.services.webhooks import webhook_emit
 from mabdash.experiments.models import Arm, AuditEntry, Experiment, Reward
 from mabdash.experiments.services.audit import audit_record
@@ -132,6 +133,9 @@ def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
             "detections": [d.as_dict() for d in detections],
         }
         reason = f"automatic rollback: {', '.join(rules)} fired on arm {position}"
+        labels = arm_labels(experiment)
+        because = "; ".join(d.sentence(labels) for d in detections)
+        sentence = f"{labels.get(position, f'arm #{position}')} rolled back automatically: {because}"
         active = Arm.objects.filter(experiment=experiment, status=Arm.Status.ACTIVE).count()
         if active <= 1:
             recent = AuditEntry.objects.filter(
@@ -143,7 +147,15 @@ def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
             if not recent:
                 message = f"arm {position} is the last active arm; not rolled back"
                 alert = {"arm": position, "message": message, **evidence}
-                audit_record("guardrail.alert", "system", experiment=experiment, reason=message, evidence=alert)
+                audit_record(
+                    "guardrail.alert",
+                    "system",
+                    experiment=experiment,
+                    reason=message,
+                    evidence=alert,
+                    summary=f"{labels.get(position, f'arm #{position}')} would be rolled back ({because}), but it is "
+                    "the last active arm",
+                )
                 webhook_emit(experiment, "guardrail.alert", alert)
                 done.append(f"alert arm {position}")
             continue
@@ -159,6 +171,7 @@ def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
                 reason=reason,
                 evidence=evidence,
                 session=session,
+                summary=sentence,
             )
             _reset_change_detector(experiment, position)
             done.append(f"rolled back arm {position}")
@@ -176,6 +189,7 @@ def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
                 requested_by=SYSTEM,
                 reason=reason,
                 evidence=evidence,
+                summary=f"Roll back {labels.get(position, f'arm #{position}')}: {because}",
             )
             done.append(f"proposed rollback of arm {position}")
     return done

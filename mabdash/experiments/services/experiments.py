@@ -1,14 +1,17 @@
-"""Writes for experiments: creation, status, arms.
+"""Writes for experiments: creation, status, arms, settings, archiving.
 
 Changes people make go through ``mabdash.control`` (submit → approve → apply → audit),
-which calls these to carry them out; nothing else should.
+which calls these to carry them out — inside its transaction, the experiment locked — and
+then announces the change once (``experiment_versions_bump``) and audits it.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 import policies
 from mabdash.errors import Conflict, InvalidInput
@@ -17,7 +20,6 @@ from mabdash.experiments.models import (
     Arm,
     Experiment,
     ModelVersion,
-    experiment_versions_bump,
     lock_experiment,
 )
 from mabdash.experiments.services import learning
@@ -146,34 +148,26 @@ def experiment_create(
 
 
 @transaction.atomic
-def experiment_set_status(experiment: Experiment, status: str, *, actor: str, reason: str = "") -> Experiment:
-    """Move an experiment to ``status`` along the allowed transitions."""
+def experiment_set_status(experiment: Experiment, status: str) -> Experiment:
+    """Move an experiment to ``status`` along the allowed transitions (``mabdash.control`` audits it)."""
     locked = lock_experiment(experiment.pk)
     if status not in Experiment.Status.values:
         raise InvalidInput({"status": [f"must be one of {', '.join(Experiment.Status.values)}"]})
     if status == locked.status:
-        return locked
+        raise Conflict({"status": [f"the experiment is already {status}"]})
     allowed = STATUS_TRANSITIONS[Experiment.Status(locked.status)]
     if status not in allowed:
         raise Conflict({"status": [f"cannot go from {locked.status} to {status}"]})
-    before = locked.status
     Experiment.objects.filter(pk=locked.pk).update(status=status)
-    experiment_versions_bump(locked.pk, control=True)
     locked.refresh_from_db()
-    audit_record(
-        "experiment.status",
-        actor,
-        experiment=locked,
-        before={"status": before},
-        after={"status": status},
-        reason=reason,
-    )
     return locked
 
 
 @transaction.atomic
-def experiment_add_arm(experiment: Experiment, model_version_id: int, *, actor: str) -> Arm:
-    """Add a model version to a (possibly running) experiment as a new arm."""
+def experiment_add_arm(
+    experiment: Experiment, model_version_id: int, *, session: learning.PolicySession | None = None
+) -> Arm:
+    """Add a model version to a (possibly running) experiment as a new arm (``mabdash.control`` audits it)."""
     model = ModelVersion.objects.filter(pk=model_version_id).first()
     if model is None:
         raise InvalidInput({"model_version": [f"no model version with id {model_version_id}"]})
@@ -186,9 +180,171 @@ def experiment_add_arm(experiment: Experiment, model_version_id: int, *, actor: 
         if model.validation_score is None:
             raise InvalidInput({"model_version": ["the validation policy needs the model's validation score"]})
         arm_params["score"] = model.validation_score
-    with learning.policy_session(experiment.pk) as session:
+    if session is not None:
         position = session.add_arm(arm_params)
-        arm = Arm.objects.create(experiment=experiment, model_version=model, position=position)
-    experiment_versions_bump(experiment.pk, control=True)
-    audit_record("arm.added", actor, experiment=experiment, after={"position": position, "model": str(model)})
-    return arm
+    else:
+        with learning.policy_session(experiment.pk) as own:
+            position = own.add_arm(arm_params)
+    return Arm.objects.create(experiment=experiment, model_version=model, position=position)
+
+
+# --------------------------------------------------------------------------- settings
+#: What a person may change after creation (through mabdash.control's action "settings").
+SETTINGS = (
+    "name",
+    "description",
+    "policy",
+    "reward_window_seconds",
+    "default_arm",
+    "guardrails",
+    "approval_mode",
+    "rollback_mode",
+)
+
+
+def experiment_settings(experiment: Experiment) -> dict[str, Any]:
+    """The experiment's current settings, in the shape :func:`experiment_settings_check` takes."""
+    return {
+        "name": experiment.name,
+        "description": experiment.description,
+        "policy": {"kind": experiment.policy_kind, "params": experiment.policy_params, "seed": experiment.policy_seed},
+        "reward_window_seconds": experiment.reward_window_seconds,
+        "default_arm": experiment.default_position,
+        "guardrails": experiment.guardrails,
+        "approval_mode": experiment.approval_mode,
+        "rollback_mode": experiment.rollback_mode,
+    }
+
+
+def _user_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Strategy parameters as a person sets them (what the experiment fills in left out)."""
+    return {k: v for k, v in params.items() if not (kind == "validation" and k == "scores")}
+
+
+def _same_policy(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether a policy setting is the current one (what the experiment fills in aside)."""
+    same_kind = new["kind"] == old["kind"] and new["seed"] == old["seed"]
+    return same_kind and _user_params(new["kind"], new["params"]) == _user_params(old["kind"], old["params"])
+
+
+def experiment_settings_check(experiment: Experiment, changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate a change of settings with the rules of creation; return only what changes.
+
+    Raises ``InvalidInput`` naming every bad field; an empty change is refused too.
+    """
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(set(changes) - set(SETTINGS))
+    for name in unknown:
+        errors[name] = [f"not a setting; expected one of {', '.join(SETTINGS)}"]
+    current = experiment_settings(experiment)
+    clean: dict[str, Any] = {}
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            errors["name"] = ["1-200 characters"]
+        clean["name"] = name
+    if "description" in changes:
+        description = changes["description"]
+        if not isinstance(description, str) or len(description) > 10_000:
+            errors["description"] = ["at most 10,000 characters"]
+        clean["description"] = description
+    n_arms = experiment.arms.count()
+    if "reward_window_seconds" in changes:
+        window = changes["reward_window_seconds"]
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 31_536_000:
+            errors["reward_window_seconds"] = ["an integer number of seconds in [1, 31536000]"]
+        clean["reward_window_seconds"] = window
+    if "default_arm" in changes:
+        arm = changes["default_arm"]
+        if isinstance(arm, bool) or not isinstance(arm, int) or not 0 <= arm < n_arms:
+            errors["default_arm"] = [f"must be an arm position in [0, {n_arms})"]
+        clean["default_arm"] = arm
+    if "guardrails" in changes:
+        try:
+            clean["guardrails"] = validate_guardrails(changes["guardrails"])
+        except ValueError as error:
+            errors["guardrails"] = [str(error)]
+    for name, choices in (
+        ("approval_mode", Experiment.ApprovalMode.values),
+        ("rollback_mode", Experiment.RollbackMode.values),
+    ):
+        if name in changes:
+            if changes[name] not in choices:
+                errors[name] = [f"must be one of {', '.join(choices)}"]
+            clean[name] = changes[name]
+    if "policy" in changes:
+        policy = changes["policy"]
+        if not isinstance(policy, dict) or set(policy) - {"kind", "params", "seed"} or "kind" not in policy:
+            errors["policy"] = ["must be an object {kind, params?, seed?}"]
+        else:
+            kind, seed = policy["kind"], policy.get("seed", experiment.policy_seed)
+            params = policy.get("params") or {}
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+                errors["policy.seed"] = ["an integer in [0, 2147483647]"]
+            elif not isinstance(params, dict):
+                errors["policy.params"] = ["must be a JSON object"]
+            else:
+                models = [arm.model_version for arm in experiment.arms.select_related("model_version")]
+                default = clean.get("default_arm", experiment.default_position)
+                try:
+                    full = _policy_params(kind, params, experiment.reward_kind, models, default)
+                    _check_policy(kind, n_arms, full, seed)
+                    clean["policy"] = {"kind": kind, "params": full, "seed": seed}
+                except InvalidInput as error:
+                    errors.update({f"policy.{k.removeprefix('policy_')}": v for k, v in error.errors.items()})
+    if errors:
+        raise InvalidInput(errors)
+    changed = {k: v for k, v in clean.items() if v != current[k]}
+    if "policy" in changed and _same_policy(changed["policy"], current["policy"]):
+        del changed["policy"]
+    if not changed:
+        raise InvalidInput({"settings": ["nothing changes: every value is already set"]})
+    return changed
+
+
+def experiment_settings_apply(
+    experiment: Experiment, changes: dict[str, Any], *, session: learning.PolicySession | None = None
+) -> None:
+    """Write checked settings (inside the caller's transaction, experiment locked).
+
+    A new strategy or new parameters keep everything learned: the policy is rebuilt from the
+    reward ledger under the new settings (see ``PolicySession.reconfigure``).
+    """
+    fields = {
+        "name": "name",
+        "description": "description",
+        "reward_window_seconds": "reward_window_seconds",
+        "default_arm": "default_position",
+        "guardrails": "guardrails",
+        "approval_mode": "approval_mode",
+        "rollback_mode": "rollback_mode",
+    }
+    updates = {fields[k]: v for k, v in changes.items() if k in fields}
+    if "policy" in changes:
+        policy = changes["policy"]
+        updates.update(policy_kind=policy["kind"], policy_params=policy["params"], policy_seed=policy["seed"])
+        if session is not None:
+            session.reconfigure(policy["kind"], policy["params"], policy["seed"])
+        else:
+            with learning.policy_session(experiment.pk) as own:
+                own.reconfigure(policy["kind"], policy["params"], policy["seed"])
+    Experiment.objects.filter(pk=experiment.pk).update(**updates)
+
+
+def experiment_archive(experiment: Experiment) -> None:
+    """Stop the experiment (serving its default arm) and hide it from the overview."""
+    if experiment.status != Experiment.Status.STOPPED:
+        Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.STOPPED)
+    Experiment.objects.filter(pk=experiment.pk).update(archived_at=timezone.now())
+
+
+def policy_defaults(kind: str) -> dict[str, Any]:
+    """The strategy's parameters a person may set, with their defaults (for forms)."""
+    cls = policies.policy_class(kind)
+    signature = inspect.signature(cls.__init__)
+    skip = {"self", "n_arms", "seed", *cls.per_arm_params}
+    return {
+        name: parameter.default
+        for name, parameter in signature.parameters.items()
+        if name not in skip and parameter.default is not inspect.Parameter.empty and name != "scores"
+    }

@@ -134,6 +134,20 @@ class PolicySession:
         self._record_change("add_arm", {"params": arm_params})
         return position
 
+    def reconfigure(self, kind: str, params: dict[str, Any], seed: int) -> None:
+        """Switch to another strategy (or other parameters), keeping everything learned.
+
+        The new policy learns every reward applied so far, in ledger order, and keeps the
+        set of excluded arms; the rebuild does the same at this ledger version, so it stays
+        exact.
+        """
+        policy = policies.make_policy(kind, self.policy.n_arms, params, seed=seed)
+        _replay_into(policy, self.experiment_id, before_version=self.state.version + 1)
+        policy.active_ = self.policy.active_.copy()
+        policy._invalidate()
+        self.policy = policy
+        self._record_change("reconfigure", {"kind": kind, "params": policy.get_params(), "seed": seed})
+
     def replace(self, policy: policies.Policy, version: int, applied_count: int) -> None:
         """Overwrite the state (the rebuild command)."""
         self.policy = policy
@@ -273,6 +287,22 @@ def _ledger_rewards(experiment_id: int) -> Iterator[tuple[int | None, int, float
     )
 
 
+def _replay_into(policy: policies.Policy, experiment_id: int, before_version: int) -> None:
+    """Teach ``policy`` every reward learned at ledger versions below ``before_version``, in order."""
+    positions = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("id", "position"))
+    arms: list[int] = []
+    values: list[float] = []
+    for applied_version, arm_id, value in _ledger_rewards(experiment_id):
+        if applied_version is not None and applied_version >= before_version:
+            break
+        arms.append(positions[arm_id])
+        values.append(value)
+        if len(arms) >= 100_000:  # chunks: batches equal one-by-one updates, so this is exact
+            policy.update(arms, values)
+            arms, values = [], []
+    policy.update(arms, values)
+
+
 def policy_rebuild(experiment_id: int) -> tuple[policies.Policy, int]:
     """Replay the policy ledger from version 0; return the policy and its version."""
     changes = list(PolicyChange.objects.filter(experiment_id=experiment_id).order_by("version"))
@@ -293,10 +323,18 @@ def policy_rebuild(experiment_id: int) -> tuple[policies.Policy, int]:
             values.clear()
 
     def apply_changes_before(limit: float) -> None:
+        nonlocal policy
         while pending_changes and pending_changes[0].version < limit:
             apply_rewards()
             change = pending_changes.pop(0)
-            if change.kind == "add_arm":
+            if change.kind == "reconfigure":
+                data = change.data
+                fresh = policies.make_policy(data["kind"], policy.n_arms, data["params"], seed=data["seed"])
+                _replay_into(fresh, experiment_id, before_version=change.version)
+                fresh.active_ = policy.active_.copy()
+                fresh._invalidate()
+                policy = fresh
+            elif change.kind == "add_arm":
                 policy.add_arm(**change.data["params"])
             elif change.kind == "exclude":
                 policy.exclude(change.data["position"])

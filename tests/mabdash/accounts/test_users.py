@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from mabdash.accounts.roles import user_has_role
@@ -32,12 +33,34 @@ def test_roles(role, can_view, can_operate, can_approve):
 
 def test_unknown_role_and_duplicate_user_are_refused():
     with pytest.raises(InvalidInput) as caught:
-        user_create(username="x", password="pw", role="god")
+        user_create(username="x", password="a-long-password-1", role="god")
     assert list(caught.value.errors) == ["role"]
-    user_create(username="x", password="pw", role="viewer")
+    user_create(username="x", password="a-long-password-1", role="viewer")
     with pytest.raises(InvalidInput) as caught:
-        user_create(username="x", password="pw", role="viewer")
+        user_create(username="x", password="a-long-password-1", role="viewer")
     assert caught.value.errors == {"username": ["user 'x' already exists"]}
+
+
+@pytest.mark.parametrize(
+    ("password", "reasons"),
+    [
+        (
+            "123",
+            [
+                "This password is too short. It must contain at least 8 characters.",
+                "This password is too common.",
+                "This password is entirely numeric.",
+            ],
+        ),
+        ("password", ["This password is too common."]),
+        ("mallory-x", ["The password is too similar to the username."]),
+    ],
+)
+def test_weak_passwords_are_refused_with_every_reason(password, reasons):
+    with pytest.raises(InvalidInput) as caught:
+        user_create(username="mallory-x", password=password, role="viewer")
+    assert caught.value.errors == {"password": reasons}
+    assert not User.objects.filter(username="mallory-x").exists()
 
 
 def test_create_user_command(monkeypatch, capsys):

@@ -135,7 +135,8 @@ def test_promote_stops_learning_and_serves_the_winner(experiment, operator, prin
             {},
             {
                 "action": [
-                    "must be one of pin, pause_arm, rollback_arm, restore_arm, promote, weights, clear_override, pause, resume, stop"
+                    "must be one of pin, pause_arm, rollback_arm, restore_arm, promote, weights, clear_override, "
+                    "pause, resume, stop, add_arm, settings, archive"
                 ]
             },
         ),
@@ -144,7 +145,11 @@ def test_promote_stops_learning_and_serves_the_winner(experiment, operator, prin
         ("pin", {"arm": 0, "expires_in_minutes": -5}, {"expires_in_minutes": ["must be a number in (0, 525600]"]}),
         ("weights", {"weights": [1, 2]}, {"weights": ["must be a list of 3 numbers, one per arm"]}),
         ("weights", {"weights": [1, -1, 0]}, {"weights": ["every weight must be a finite number ≥ 0"]}),
-        ("weights", {"weights": [0, 0, 0]}, {"weights": ["at least one weight must be positive"]}),
+        ("weights", {"weights": [0, 0, 0]}, {"weights": ["the weights must have a positive, finite sum"]}),
+        ("weights", {"weights": [1e308, 1e308, 0]}, {"weights": ["the weights must have a positive, finite sum"]}),
+        ("weights", {"weights": [float("inf"), 1, 0]}, {"weights": ["every weight must be a finite number ≥ 0"]}),
+        ("weights", {"weights": ["1", 1, 0]}, {"weights": ["every weight must be a number"]}),
+        ("pin", {"arm": 0, "reason": "x" * 1001}, {"reason": ["at most 1,000 characters (got 1,001)"]}),
     ],
 )
 def test_bad_action_input_names_the_field(experiment, operator, action, params, errors):
@@ -166,12 +171,35 @@ def test_conflicting_actions_say_why(experiment, operator):
     assert caught.value.errors == {"arm": ["arm 0 is paused; restore it first"]}
 
 
-def test_stale_state_is_refused(experiment, operator):
-    seen = experiment.serving_version
+def test_another_persons_change_makes_an_action_stale_and_names_it(experiment, operator):
+    seen = experiment.control_version
     act(experiment, operator, "pin", arm=0)
     with pytest.raises(Conflict) as caught:
         action_submit(experiment, "pin", {"arm": 1}, Actor.of(operator), expected_version=seen)
-    assert "the experiment changed since you loaded it" in caught.value.message
+    assert caught.value.errors == {
+        "expected_version": [
+            "someone changed this experiment since you loaded it (Pinned churn:1 (arm #0) until cleared: it gets all "
+            "traffic — olivia); reload to see the change and act again (control version 1, now 2)"
+        ]
+    }
+
+
+def test_learning_never_makes_an_action_stale(experiment, operator, client_key):
+    from mabdash.accounts.authentication import principal_for_key
+    from mabdash.control.services.learning_cycle import learning_cycle_run
+    from mabdash.experiments.services.rewards import rewards_record
+
+    seen = Experiment.objects.get(pk=experiment.pk).control_version
+    principal = principal_for_key(client_key)
+    for batch in range(20):  # many learning batches: the serving version moves, the control version not
+        rewards_record([{"experiment": "churn", "arm": i % 3, "value": (i + batch) % 2} for i in range(30)], principal)
+        learning_cycle_run(experiment.pk)
+    moved = Experiment.objects.get(pk=experiment.pk)
+    assert moved.serving_version >= experiment.serving_version + 20 and moved.control_version == seen
+    for action, params in (("pin", {"arm": 1}), ("weights", {"weights": [1, 3, 0]}), ("pause", {}), ("resume", {})):
+        outcome = action_submit(moved, action, params, Actor.of(operator), expected_version=seen)
+        assert outcome.outcome == "applied"
+        seen += 1  # our own action moves it; the page that made it reloads
 
 
 def test_viewers_and_client_keys_cannot_act(experiment, viewer, principal):

@@ -43,7 +43,13 @@ def test_an_applied_rollback_is_posted_signed(experiment, operator, receiver):
     assert (headers["X-Mabdash-Event"], headers["X-Mabdash-Delivery"]) == ("rollback.applied", str(delivery.pk))
     payload = json.loads(body)
     assert (payload["event"], payload["experiment"]) == ("rollback.applied", "churn")
-    assert payload["data"] == {"arm": 1, "by": "olivia", "reason": "bad calibration", "evidence": {}}
+    assert payload["data"] == {
+        "arm": 1,
+        "by": "olivia",
+        "reason": "bad calibration",
+        "summary": "Rolled back churn:2 (arm #1)",
+        "evidence": {},
+    }
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
     assert webhooks.webhook_deliver(delivery.pk) == "not due"  # a redelivered task sends nothing twice

@@ -25,11 +25,27 @@ def test_allocation_is_a_stacked_area_per_arm_with_action_markers():
     arms, markers = figure["data"][:2], figure["data"][2]
     assert [t["name"] for t in arms] == LABELS
     assert [t["y"] for t in arms] == [[0.5, 0.7, 1.0], [0.5, 0.3, 0.0]]
-    assert {t["stackgroup"] for t in arms} == {"allocation"} and arms[0]["x"] == TIMES
+    assert {t["stackgroup"] for t in arms} == {"served"} and arms[0]["x"] == TIMES
     assert markers["x"] == [TIMES[1], TIMES[2]]
     assert markers["marker"]["symbol"] == ["triangle-up", "x"]
     assert markers["text"] == ["experiment.status by ana: incident", "rollback"]
     assert figure["layout"]["yaxis"]["tickformat"] == ".0%"
+
+
+def test_allocation_shows_what_was_served_the_policys_own_split_on_demand_and_shades_overrides():
+    served = [[0.5, 0.5], [1.0, 0.0], [1.0, 0.0]]
+    policy = [[0.5, 0.5], [0.6, 0.4], [0.7, 0.3]]
+    overrides = [{"start": TIMES[1], "end": TIMES[2], "label": "pin #0"}]
+    figure = valid(charts.allocation_figure(TIMES, served, LABELS, [], policy_allocations=policy, overrides=overrides))
+    served_traces, policy_traces = figure["data"][:2], figure["data"][2:]
+    assert [t["y"] for t in served_traces] == [[0.5, 1.0, 1.0], [0.5, 0.0, 0.0]]
+    assert [(t["name"], t["visible"], t["y"]) for t in policy_traces] == [
+        (f"policy's own split: {LABELS[0]}", "legendonly", [0.5, 0.6, 0.7]),
+        (f"policy's own split: {LABELS[1]}", "legendonly", [0.5, 0.4, 0.3]),
+    ]
+    (shade,) = figure["layout"]["shapes"]
+    assert (shade["x0"], shade["x1"], shade["type"]) == (TIMES[1], TIMES[2], "rect")
+    assert figure["layout"]["annotations"][0]["text"] == "pin #0"
 
 
 def test_allocation_without_events_has_only_arm_traces():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from mabdash.accounts.authentication import principal_for_key
+from mabdash.control.services.actions import Actor, action_submit
 from mabdash.control.services.learning_cycle import learning_cycle_run
-from mabdash.dashboard import selectors
+from mabdash.dashboard.selectors import snapshots
 from mabdash.experiments.models import AllocationSnapshot, AuditEntry, Experiment
 from mabdash.experiments.services.decision_log import decision_buffer
 from mabdash.experiments.services.decisions import decide
@@ -84,7 +86,8 @@ def test_detail_data_has_every_figure_and_the_arms_table(viewer, traffic):
     assert data["figures"]["belief"]["layout"]["title"]["text"].endswith("(Beta posterior)")
     assert data["waiting_share"] is None  # decisions younger than a minute are not waiting yet
     assert data["has_data"] is True
-    assert data["timeline"][0]["kind"] == "experiment.created"
+    assert data["history_version"] == AuditEntry.objects.latest("id").pk
+    assert data["control_version"] == Experiment.objects.get(slug="churn").control_version
 
 
 def test_detail_data_rejects_an_unknown_range(viewer, experiment):
@@ -115,10 +118,10 @@ def test_long_histories_are_downsampled_on_the_server(viewer, experiment):
     )
     data = logged_in(viewer).get("/experiments/churn/data/").json()
     x = data["figures"]["allocation"]["data"][0]["x"]
-    assert len(x) == selectors.MAX_POINTS + 1  # downsampled, plus the live point
+    assert len(x) == snapshots.MAX_POINTS + 1  # downsampled, plus the live point
     assert x[0] == start.isoformat().replace("+00:00", "Z")
     day = logged_in(viewer).get("/experiments/churn/data/?range=24h").json()
-    assert len(day["figures"]["allocation"]["data"][0]["x"]) == selectors.MAX_POINTS + 1
+    assert len(day["figures"]["allocation"]["data"][0]["x"]) == snapshots.MAX_POINTS + 1
     hour = logged_in(viewer).get("/experiments/churn/data/?range=1h").json()
     # The last hour: 60 minutely snapshots, the one taken at creation, and the live point.
     assert len(hour["figures"]["allocation"]["data"][0]["x"]) == 60 + 1 + 1
@@ -143,10 +146,10 @@ def test_downsampling_keeps_the_ends_and_spreads_evenly_in_time(experiment):
         )
         for i in range(1001)
     )
-    picked = [p["policy_version"] for p in selectors.snapshot_series(experiment.pk, None, max_points=5)]
+    picked = [p["policy_version"] for p in snapshots.snapshot_series(experiment.pk, None, max_points=5)]
     assert picked == [0, 250, 500, 750, 1000]
-    assert len(selectors.snapshot_series(experiment.pk, None, max_points=2000)) == 1001
-    assert selectors.snapshot_series(experiment.pk, timezone.now(), max_points=5) == []
+    assert len(snapshots.snapshot_series(experiment.pk, None, max_points=2000)) == 1001
+    assert snapshots.snapshot_series(experiment.pk, timezone.now(), max_points=5) == []
 
 
 def test_operators_act_from_the_page_and_viewers_cannot(operator, viewer, experiment):
@@ -154,16 +157,16 @@ def test_operators_act_from_the_page_and_viewers_cannot(operator, viewer, experi
     assert page.context["can_act"] is False and b"data-action=" not in page.content
     assert logged_in(viewer).post("/experiments/churn/actions/", {"action": "pause"}).status_code == 403
     page = logged_in(operator).get("/experiments/churn/")
-    for action in ("pin", "pause_arm", "rollback_arm", "restore_arm", "promote", "weights", "status-paused"):
+    for action in ("pin", "pause_arm", "rollback_arm", "restore_arm", "promote", "weights", "status-paused", "archive"):
         assert f'data-action="{action}"'.encode() in page.content
     response = logged_in(operator).post(
         "/experiments/churn/actions/",
-        {"action": "pause", "reason": "deploy freeze", "expected_version": experiment.serving_version},
+        {"action": "pause", "reason": "deploy freeze", "expected_version": experiment.control_version},
     )
     assert response.status_code == 302
     assert Experiment.objects.get(slug="churn").status == "paused"
     entry = AuditEntry.objects.get(kind="experiment.status")
-    assert (entry.actor, entry.reason) == ("olivia", "deploy freeze")
+    assert (entry.actor, entry.reason, entry.summary) == ("olivia", "deploy freeze", "Paused the experiment")
 
 
 def test_dashboard_posts_require_csrf(operator, experiment):
@@ -173,24 +176,32 @@ def test_dashboard_posts_require_csrf(operator, experiment):
     assert Experiment.objects.get(slug="churn").status == "running"
 
 
-def test_acting_on_stale_state_shows_a_clear_message(operator, experiment):
-    stale = experiment.serving_version
-    experiment_set_status(experiment, "paused", actor="someone-else")
+def test_acting_on_stale_state_shows_who_changed_what_and_keeps_what_was_typed(operator, experiment, django_user_model):
+    stale = experiment.control_version
+    rita = django_user_model.objects.create(username="rita", is_superuser=True)
+    action_submit(experiment, "pause", {}, Actor.of(rita), reason="night freeze")
     response = logged_in(operator).post(
-        "/experiments/churn/actions/", {"action": "resume", "expected_version": stale}, follow=True
+        "/experiments/churn/actions/",
+        {"action": "pin", "arm": "2", "reason": "canary for model 3", "expected_version": stale},
     )
-    (message,) = [str(m) for m in response.context["messages"]]
-    assert message == (
-        f"expected_version: the experiment changed since you loaded it (version {stale}, now {stale + 1}); "
-        "reload and try again"
-    )
+    assert response.status_code == 409
+    assert response.context["errors"] == {
+        "expected_version": [
+            "someone changed this experiment since you loaded it (Paused the experiment — rita); reload to see the "
+            f"change and act again (control version {stale}, now {stale + 1})"
+        ]
+    }
+    # What the operator typed is still there.
+    assert response.context["values"] == {"arm": "2", "expires_in_minutes": "", "reason": "canary for model 3"}
+    assert b'value="canary for model 3"' in response.content and b'<option value="2" selected>' in response.content
     assert Experiment.objects.get(slug="churn").status == "paused"
 
 
 def test_an_invalid_status_change_shows_a_message(operator, experiment):
-    experiment_set_status(experiment, "stopped", actor="t")
-    response = logged_in(operator).post("/experiments/churn/actions/", {"action": "resume"}, follow=True)
-    assert [str(m) for m in response.context["messages"]] == ["status: cannot go from stopped to running"]
+    experiment_set_status(experiment, "stopped")
+    response = logged_in(operator).post("/experiments/churn/actions/", {"action": "resume"})
+    assert response.status_code == 409
+    assert response.context["errors"] == {"status": ["cannot go from stopped to running"]}
 
 
 def test_model_pages(viewer, traffic, model_versions):
@@ -204,7 +215,7 @@ def test_model_pages(viewer, traffic, model_versions):
 
 
 def test_audit_log_filters_and_exports_csv(viewer, operator, experiment):
-    experiment_set_status(experiment, "paused", actor="olivia", reason="incident")
+    action_submit(experiment, "pause", {}, Actor.of(operator), reason="incident")
     client = logged_in(viewer)
     everything = client.get("/audit/").context["page"].object_list
     assert [e.kind for e in everything] == [
@@ -225,5 +236,10 @@ def test_audit_log_filters_and_exports_csv(viewer, operator, experiment):
     export = client.get("/audit/?kind=experiment.status&format=csv")
     assert export["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
-    assert rows[0] == ["time", "experiment", "actor", "kind", "reason", "before", "after", "evidence"]
-    assert rows[1][1:6] == ["churn", "olivia", "experiment.status", "incident", '{"status": "running"}']
+    assert rows[0] == ["time", "experiment", "actor", "kind", "summary", "reason", "before", "after", "evidence"]
+    assert rows[1][1:6] == ["churn", "olivia", "experiment.status", "Paused the experiment", "incident"]
+    assert json.loads(rows[1][6])["status"] == "running" and json.loads(rows[1][7])["status"] == "paused"
+    # The page shows the same entries as cards: a sentence, the change in words, the JSON evidence.
+    page = client.get("/audit/?kind=experiment.status").content.decode()
+    assert "Paused the experiment" in page and "status: running → paused" in page
+    assert "True" not in page and "None" not in page and "&quot;status&quot;: &quot;paused&quot;" in page

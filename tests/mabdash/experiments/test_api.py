@@ -172,7 +172,7 @@ def test_paused_and_stopped_experiments_serve_their_default_arm(
     from mabdash.accounts.services import api_key_create
     from mabdash.experiments.services.experiments import experiment_set_status
 
-    experiment_set_status(experiment, status, actor="t")
+    experiment_set_status(experiment, status)
     key = api_key_create(name="k2", experiments=[experiment]).raw_key
     body = api(key).post("/api/v1/experiments/held/decide/").json()
     assert (body["arm"], body["propensity"], body["served_by"], body["experiment_status"]) == (

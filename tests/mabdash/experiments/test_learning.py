@@ -104,7 +104,7 @@ def test_rebuilding_from_the_ledger_reproduces_the_live_state_exactly(make_exper
     newcomer = model_version_register(
         name="late-joiner", version=kind, artifact_uri="s3://x", validation_score=0.9, actor="t"
     )
-    experiment_add_arm(experiment, newcomer.pk, actor="t")
+    experiment_add_arm(experiment, newcomer.pk)
     with learning.policy_session(experiment.pk) as session:
         session.set_active(0, False)
     post(principal, experiment.slug, [*seeded_pairs(120, 6, "bounded"), (3, 0.75), (3, 0.5)])

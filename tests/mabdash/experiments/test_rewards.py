@@ -196,7 +196,7 @@ def test_a_reward_for_an_arm_added_a_moment_ago_is_accepted_despite_a_stale_cach
     settings.MABDASH = {**settings.MABDASH, "SERVING_REFRESH_SECONDS": 3600}  # the cache never refreshes by itself
     assert rewards_record([{"experiment": "churn", "arm": 0, "value": 1}], principal)[0].status == "accepted"
     newcomer = model_version_register(name="churn", version="4", artifact_uri="s3://c/4", actor="t")
-    experiment_add_arm(experiment, newcomer.pk, actor="t")
+    experiment_add_arm(experiment, newcomer.pk)
     (outcome,) = rewards_record([{"experiment": "churn", "arm": 3, "value": 1}], principal)
     assert outcome.status == "accepted"
     assert Reward.objects.filter(arm__position=3).count() == 1

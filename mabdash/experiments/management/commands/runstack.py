@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
-from mabdash.experiments.models import Arm, AuditEntry, Experiment, PolicyState
+from mabdash.experiments.models import Arm, AuditEntry, PolicyState
 from mabdash.experiments.selectors import effective_allocation, overrides_active
 from mabdash.processes import Supervisor, beat_command, web_command, worker_command
 
@@ -111,11 +111,13 @@ class Story:
         self.say = say
         self.since = timezone.now()
         self.last_audit_id = 0
-        self.applied: dict[int, int] = {}
+        self.applied: dict[int, int] | None = None  # rewards learned per experiment at the last report
         self.next_report = time.monotonic() + LEARNING_REPORT_SECONDS
 
     def tell(self) -> None:
         try:
+            if self.applied is None:  # what was learned before we started is not news
+                self.applied = {pk: count for pk, count, _ in self._learned()}
             self._audit()
             if time.monotonic() >= self.next_report:
                 self.next_report = time.monotonic() + LEARNING_REPORT_SECONDS
@@ -134,21 +136,26 @@ class Story:
             where = f"{entry.experiment.slug}: " if entry.experiment else ""
             self.say(f"{where}{entry.summary or entry.kind} ({entry.actor})")
 
+    def _learned(self) -> list[tuple[int, int, PolicyState]]:
+        states = PolicyState.objects.filter(experiment__archived_at__isnull=True).select_related("experiment")
+        return [(state.experiment_id, state.applied_count, state) for state in states]
+
     def _learning(self) -> None:
-        running = list(Experiment.objects.filter(status=Experiment.Status.RUNNING).order_by("slug"))
-        states = {s.experiment_id: s for s in PolicyState.objects.filter(experiment__in=running)}
-        overrides = overrides_active([e.pk for e in running])
+        assert self.applied is not None
+        learned = []
+        for pk, count, state in self._learned():
+            new = count - self.applied.get(pk, 0)
+            self.applied[pk] = count
+            if new > 0:
+                learned.append((state.experiment, state, new))
+        if not learned:
+            return
+        pks = [experiment.pk for experiment, _, _ in learned]
+        overrides = overrides_active(pks)
         arms_of: dict[int, list[Arm]] = {}
-        for arm in Arm.objects.filter(experiment__in=running).select_related("model_version").order_by("position"):
+        for arm in Arm.objects.filter(experiment__in=pks).select_related("model_version").order_by("position"):
             arms_of.setdefault(arm.experiment_id, []).append(arm)
-        for experiment in running:
-            state = states.get(experiment.pk)
-            if state is None:
-                continue
-            new = state.applied_count - self.applied.get(experiment.pk, state.applied_count)
-            self.applied[experiment.pk] = state.applied_count
-            if new <= 0:
-                continue
+        for experiment, state, new in sorted(learned, key=lambda row: row[0].slug):
             arms = arms_of.get(experiment.pk, [])
             served, how = effective_allocation(
                 state.allocation, arms, overrides.get(experiment.pk), status=experiment.status

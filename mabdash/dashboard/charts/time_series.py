@@ -1,66 +1,12 @@
-"""Plotly figures for the dashboard: plain data in, figure dicts out (no database).
-
-Figures are written as plain Plotly figure dicts (``{"data": [...], "layout": {...}}``)
-rather than through ``plotly.graph_objects``: building validated graph objects costs about
-35 ms per 10-trace figure here, which the detail page's 100 ms budget cannot afford. The
-unit tests pass every figure through ``plotly.graph_objects.Figure`` so the dicts are
-checked against Plotly's schema all the same.
-"""
+"""Figures over time: allocation, mean reward, cumulative reward and regret, traffic, lag."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-# Okabe–Ito (colour-blind safe), then Tableau for arms beyond eight.
-PALETTE = [
-    "#0072B2",
-    "#E69F00",
-    "#009E73",
-    "#CC79A7",
-    "#56B4E9",
-    "#D55E00",
-    "#F0E442",
-    "#000000",
-    "#8C564B",
-    "#7F7F7F",
-    "#17BECF",
-    "#BCBD22",
-]
-EVENT_SYMBOLS = {
-    "rollback": "x",
-    "override": "diamond",
-    "pin": "star",
-    "status": "triangle-up",
-    "arm": "circle",
-}
-
-Figure = dict[str, Any]
-
-
-def colour(position: int) -> str:
-    return PALETTE[position % len(PALETTE)]
-
-
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
-    layout: dict[str, Any] = {
-        "title": {"text": title, "x": 0, "font": {"size": 15}},
-        "margin": {"l": 56, "r": 56, "t": 40, "b": 48},
-        "legend": {"orientation": "h", "y": -0.25, "yanchor": "top"},
-        "hovermode": "x unified",
-        "paper_bgcolor": "#ffffff",
-        "plot_bgcolor": "#ffffff",
-        "xaxis": {"gridcolor": "#e5e7eb"},
-        "yaxis": {"gridcolor": "#e5e7eb"},
-    }
-    layout.update(extra)
-    return layout
-
-
-def _column(rows: Sequence[Sequence[float | None]], index: int) -> list[float | None]:
-    return [row[index] if index < len(row) else None for row in rows]
+from mabdash.dashboard.charts.style import EVENT_SYMBOLS, Figure, _column, _layout, colour
 
 
 def event_category(kind: str) -> str:
@@ -72,10 +18,21 @@ def event_category(kind: str) -> str:
 
 
 def allocation_figure(
-    times: Sequence[str], allocations: Sequence[Sequence[float | None]], labels: Sequence[str], events: Sequence[dict]
+    times: Sequence[str],
+    allocations: Sequence[Sequence[float | None]],
+    labels: Sequence[str],
+    events: Sequence[dict[str, Any]],
+    *,
+    policy_allocations: Sequence[Sequence[float | None]] | None = None,
+    overrides: Sequence[dict[str, Any]] = (),
 ) -> Figure:
-    """Traffic share per arm over time (stacked area) with markers for operator and
-    automatic actions. ``events`` items: ``{"time", "kind", "text"}``."""
+    """Traffic served per arm over time (stacked area) — exactly what decide samples from,
+    after status, pins, manual weights and excluded arms.
+
+    ``policy_allocations``: the policy's own split, as dotted lines hidden until clicked in the
+    legend. ``overrides`` items ``{"start", "end", "label"}`` are shaded; ``events`` items
+    ``{"time", "kind", "text"}`` are markers above the plot.
+    """
     data: list[dict[str, Any]] = [
         {
             "type": "scatter",
@@ -83,12 +40,26 @@ def allocation_figure(
             "name": label,
             "x": list(times),
             "y": _column(allocations, position),
-            "stackgroup": "allocation",
+            "stackgroup": "served",
             "line": {"width": 0.5, "color": colour(position)},
             "hovertemplate": "%{y:.1%}",
         }
         for position, label in enumerate(labels)
     ]
+    for position, label in enumerate(labels if policy_allocations is not None else []):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"policy's own split: {label}",
+                "legendgroup": "policy",
+                "visible": "legendonly",
+                "x": list(times),
+                "y": _column(policy_allocations or [], position),
+                "line": {"width": 1.5, "dash": "dot", "color": colour(position)},
+                "hovertemplate": "policy %{y:.1%}",
+            }
+        )
     if events:
         data.append(
             {
@@ -107,11 +78,42 @@ def allocation_figure(
                 "cliponaxis": False,
             }
         )
+    shapes = [
+        {
+            "type": "rect",
+            "xref": "x",
+            "yref": "paper",
+            "x0": period["start"],
+            "x1": period["end"],
+            "y0": 0,
+            "y1": 1,
+            "fillcolor": "rgba(234, 179, 8, 0.15)",
+            "line": {"width": 0},
+            "layer": "above",
+        }
+        for period in overrides
+    ]
+    annotations = [
+        {
+            "x": period["start"],
+            "y": 1,
+            "xref": "x",
+            "yref": "paper",
+            "text": period["label"],
+            "showarrow": False,
+            "xanchor": "left",
+            "yanchor": "top",
+            "font": {"size": 10, "color": "#854d0e"},
+        }
+        for period in overrides
+    ]
     return {
         "data": data,
         "layout": _layout(
-            "Traffic allocation",
+            "Traffic served (shaded: pin or manual weights in force)" if overrides else "Traffic served",
             yaxis={"range": [0, 1.08], "tickformat": ".0%", "gridcolor": "#e5e7eb", "title": {"text": "share"}},
+            shapes=shapes,
+            annotations=annotations,
         ),
     }
 
@@ -197,84 +199,6 @@ def estimated_regret(counts: Sequence[int], means: Sequence[float | None]) -> fl
     return float(sum(n * (best - m) for n, m in zip(counts, means, strict=True) if m is not None))
 
 
-def beta_density(alpha: float, beta: float, grid: Sequence[float]) -> list[float]:
-    """The Beta(α, β) density on ``grid`` (points strictly inside (0, 1))."""
-    log_norm = math.lgamma(alpha + beta) - math.lgamma(alpha) - math.lgamma(beta)
-    return [math.exp(log_norm + (alpha - 1) * math.log(x) + (beta - 1) * math.log1p(-x)) for x in grid]
-
-
-def belief_figure(belief: dict[str, Any], labels: Sequence[str], points: int = 300) -> Figure:
-    """Current belief about each arm's mean: Beta densities for Beta–Bernoulli Thompson
-    sampling, otherwise the mean with its interval."""
-    if belief["kind"] == "beta":
-        grid = [(i + 0.5) / points for i in range(points)]
-        data = [
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": label,
-                "x": grid,
-                "y": beta_density(belief["alpha"][position], belief["beta"][position], grid),
-                "line": {"color": colour(position), "width": 2},
-                "fill": "tozeroy",
-                "fillcolor": colour(position) + "22",
-            }
-            for position, label in enumerate(labels)
-        ]
-        layout = _layout(
-            "Belief about each arm's mean (Beta posterior)",
-            hovermode="closest",
-            xaxis={"title": {"text": "mean reward"}, "range": [0, 1]},
-            yaxis={"title": {"text": "density"}},
-        )
-        return {"data": data, "layout": layout}
-    means = belief["mean"]
-    lowers, uppers = belief["lower"], belief["upper"]
-    data = [
-        {
-            "type": "scatter",
-            "mode": "markers",
-            "name": label,
-            "x": [label],
-            "y": [means[position]],
-            "marker": {"color": colour(position), "size": 12},
-            "error_y": {
-                "type": "data",
-                "symmetric": False,
-                "array": [None if uppers[position] is None else uppers[position] - means[position]],
-                "arrayminus": [None if lowers[position] is None else means[position] - lowers[position]],
-            },
-        }
-        for position, label in enumerate(labels)
-        if means[position] is not None
-    ]
-    return {
-        "data": data,
-        "layout": _layout(
-            "Belief about each arm's mean (95% interval)", hovermode="closest", yaxis={"title": {"text": "mean reward"}}
-        ),
-    }
-
-
-def probability_best_figure(probabilities: Sequence[float], labels: Sequence[str]) -> Figure:
-    """Each arm's probability of being the best."""
-    return {
-        "data": [
-            {
-                "type": "bar",
-                "name": "P(best)",
-                "x": list(labels),
-                "y": list(probabilities),
-                "marker": {"color": [colour(i) for i in range(len(labels))]},
-                "hovertemplate": "%{x}: %{y:.1%}<extra></extra>",
-            }
-        ],
-        "layout": _layout(
-            "Probability of being the best arm", hovermode="closest", yaxis={"range": [0, 1], "tickformat": ".0%"}
-        ),
-    }
-
-
 def traffic_figure(times: Sequence[str], served: Sequence[Sequence[int]], labels: Sequence[str]) -> Figure:
     """Decisions per minute per arm, from cumulative served counts at snapshot times."""
     stamps = [datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() for t in times]
@@ -323,39 +247,3 @@ def lag_figure(lags_seconds: Sequence[float], waiting_share: float | None) -> Fi
             yaxis={"title": {"text": "rewards"}},
         ),
     }
-
-
-def sparkline_figure(
-    times: Sequence[str], allocations: Sequence[Sequence[float | None]], labels: Sequence[str]
-) -> Figure:
-    """A small allocation chart for the overview (no axes, no legend)."""
-    figure = allocation_figure(times, allocations, labels, events=[])
-    figure["layout"] = {
-        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
-        "height": 40,
-        "showlegend": False,
-        "xaxis": {"visible": False},
-        "yaxis": {"visible": False, "range": [0, 1]},
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "hovermode": False,
-    }
-    return figure
-
-
-def served_share_figure(series: Sequence[dict[str, Any]]) -> Figure:
-    """A model version's share of traffic over time in each experiment it serves in.
-    ``series`` items: ``{"experiment", "times", "shares"}``."""
-    data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "name": item["experiment"],
-            "x": list(item["times"]),
-            "y": list(item["shares"]),
-            "line": {"color": colour(i), "width": 2},
-            "hovertemplate": "%{y:.1%}",
-        }
-        for i, item in enumerate(series)
-    ]
-    return {"data": data, "layout": _layout("Share of traffic served", yaxis={"range": [0, 1], "tickformat": ".0%"})}
