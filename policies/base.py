@@ -38,6 +38,9 @@ from policies._checks import (
 
 #: Default number of seeded Monte Carlo draws used to estimate probabilities of being best.
 DEFAULT_N_DRAWS = 4096
+#: Default exploration floor: every active arm is served at least this share of traffic,
+#: so every logged propensity is positive and off-policy evaluation stays possible.
+DEFAULT_MIN_SHARE = 0.01
 
 
 def normal_quantile(level: float) -> float:
@@ -86,6 +89,11 @@ class Policy:
     ----------
     n_arms : int
         Number of arms (model versions) at construction; :meth:`add_arm` adds more.
+    min_share : float, default 0.01
+        Exploration floor: every active arm gets at least this share of traffic (at most
+        ``1 / active arms``); the strategy's own allocation fills the rest. 0 turns the
+        floor off — then an arm may get propensity 0, and no off-policy evaluation of
+        other policies is possible from this experiment's log.
     seed : int or None, default None
         Seeds the policy's own randomness (Monte Carlo estimates). ``None`` means 0, so
         two policies built with the same arguments always agree.
@@ -111,10 +119,11 @@ class Policy:
     #: that supplies the new arm's value and its default (``None``: required).
     per_arm_params: ClassVar[dict[str, tuple[str, float | None]]] = {}
 
-    def __init__(self, n_arms: int, *, seed: int | None = None) -> None:
+    def __init__(self, n_arms: int, *, min_share: float = DEFAULT_MIN_SHARE, seed: int | None = None) -> None:
         if isinstance(n_arms, bool) or not isinstance(n_arms, (int, np.integer)) or n_arms < 1:
             raise ValueError(f"n_arms: must be a positive integer, got {n_arms!r}")
         self.n_arms = int(n_arms)
+        self.min_share = check_finite_float("min_share", min_share, low=0.0, high=0.5)
         self.seed = check_seed(seed)
         self.counts_ = np.zeros(self.n_arms, dtype=np.int64)
         self.sums_ = np.zeros(self.n_arms)
@@ -314,16 +323,24 @@ class Policy:
     def allocation(self) -> np.ndarray:
         """Return the probability with which each arm would be served now.
 
+        The strategy's own allocation, mixed with the exploration floor: with ``k``
+        active arms and ``f = min(min_share, 1/k)``, each active arm gets
+        ``f + (1 − k f) · own share``.
+
         Returns
         -------
         ndarray of shape (n_arms,)
-            Non-negative, sums to one, zero on inactive arms. Cached until the next
-            update or change of the active set; treat it as read-only.
+            Non-negative, sums to one, zero on inactive arms, at least ``f`` on active
+            arms. Cached until the next update or change of the active set; treat it as
+            read-only.
         """
         if self._allocation is None:
-            allocation = np.asarray(self._allocation_over_active(), dtype=np.float64)
-            allocation = np.where(self.active_, allocation, 0.0)
-            self._allocation = allocation / allocation.sum()
+            own = np.asarray(self._allocation_over_active(), dtype=np.float64)
+            own = np.where(self.active_, own, 0.0)
+            own = own / own.sum()
+            active = int(self.active_.sum())
+            floor = min(self.min_share, 1.0 / active)
+            self._allocation = np.where(self.active_, floor + (1.0 - active * floor) * own, 0.0)
         return self._allocation
 
     def _allocation_over_active(self) -> np.ndarray:

@@ -1,12 +1,22 @@
 """Rollback detectors: pure functions over per-arm statistics.
 
-Each returns, per arm, a :class:`Detection` — whether the rule fires *and the numbers that
-justify it* — so the audit trail can show exactly why a model was rolled back. They know
-nothing about experiments or databases; the caller decides which statistics to pass (a
-recent window, all data) and what to do when a rule fires.
+Each returns, per arm, a :class:`Detection` — whether the rule fires, *the numbers that
+justify it* and a sentence a person can read — so the audit trail shows exactly why a model
+was rolled back. They know nothing about experiments or databases; the caller keeps their
+running state and decides what to do when a rule fires.
 
-Defaults are the project's choices for rewards in [0, 1]; scale ``floor``, ``margin``,
-``delta`` and ``threshold`` with the reward range for other rewards.
+The default rules, for rewards in [0, 1]:
+
+- :func:`floor_rule` — the hard floor: an arm's recent mean collapsed (≤ 0.01);
+- :func:`relative_rule` — anytime-valid: the arm is worse than the best alternative with
+  confidence sequences (:mod:`policies.confidence`) that stay valid however often they are
+  checked; at most ``alpha`` probability of a false rollback per experiment, ever;
+- :func:`change_rule` — the arm's mean dropped against its own history
+  (:mod:`policies.change`, a Bernoulli GLR test; at most 0.5 % of stationary arms alarm
+  within 20,000 rewards).
+
+The first release's rules (a normal-approximation relative rule and Page–Hinkley) are in
+:mod:`policies.legacy_detectors`.
 """
 
 from __future__ import annotations
@@ -14,12 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from policies._checks import check_finite_float, check_int
+from policies.change import MIN_REFERENCE, THRESHOLD, ChangeState, change_update
+from policies.confidence import MeanSequence
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class Detection:
     arm : int
         Arm index.
     rule : str
-        ``"floor"``, ``"relative"`` or ``"page_hinkley"``.
+        ``"floor"``, ``"relative"``, ``"change"``, ``"normal_relative"`` or ``"page_hinkley"``.
     fired : bool
         Whether the rule asks for a rollback.
     evidence : dict
@@ -79,6 +90,23 @@ def describe(detection: Detection, labels: Mapping[int, str]) -> str:
             f"floor {evidence.get('floor')}"
         )
     if detection.rule == "relative":
+        by = f" by more than {evidence['margin']:g}" if evidence.get("margin") else ""
+        if evidence.get("best_lower") is None:
+            return f"not compared ({evidence.get('count', 0):,} rewards; no alternative to compare with)"
+        return (
+            f"mean reward {evidence['mean']:.2f} (at most {evidence['upper']:.2f}) vs at least "
+            f"{evidence['best_lower']:.2f} for {name(evidence.get('best_arm'))}, over {evidence['count']:,} rewards "
+            f"(worse{by} with {100 * (1 - evidence['alpha']):g}% confidence, valid however often it is checked)"
+        )
+    if detection.rule == "change":
+        if evidence.get("recent_count") in (None, 0):
+            return f"no drop detected in {evidence.get('count', 0):,} rewards"
+        return (
+            f"mean reward fell from {evidence['reference_mean']:.2f} over {evidence['reference_count']:,} earlier "
+            f"rewards to {evidence['recent_mean']:.2f} over its last {evidence['recent_count']:,} "
+            f"(change evidence {evidence['statistic']:.1f}, threshold {evidence['threshold']:g})"
+        )
+    if detection.rule == "normal_relative":
         if evidence.get("best_mean") is None:
             return f"not compared (fewer than {evidence.get('min_samples')} rewards)"
         return (
@@ -93,7 +121,7 @@ def describe(detection: Detection, labels: Mapping[int, str]) -> str:
     return f"{detection.rule} {'fired' if detection.fired else 'did not fire'}"
 
 
-def _as_float_array(name: str, values: Any, n: int | None = None) -> np.ndarray:
+def as_float_array(name: str, values: Any, n: int | None = None) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or (n is not None and array.size != n):
         raise ValueError(f"{name}: must be a one-dimensional array" + (f" of length {n}" if n else ""))
@@ -123,8 +151,8 @@ def floor_rule(counts: Any, means: Any, *, floor: float = 0.01, min_samples: int
         One per arm; evidence: ``window_count``, ``window_mean``, ``floor``,
         ``min_samples``.
     """
-    counts_arr = _as_float_array("counts", counts)
-    means_arr = _as_float_array("means", means, counts_arr.size)
+    counts_arr = as_float_array("counts", counts)
+    means_arr = as_float_array("means", means, counts_arr.size)
     floor = check_finite_float("floor", floor)
     min_samples = check_int("min_samples", min_samples, minimum=1)
     detections = []
@@ -141,208 +169,124 @@ def floor_rule(counts: Any, means: Any, *, floor: float = 0.01, min_samples: int
     return detections
 
 
+def relative_bounds_fired(
+    lower: np.ndarray, upper: np.ndarray, counts: np.ndarray, active: np.ndarray, *, margin: float, min_samples: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The relative rule on arrays of shape ``(E, K)`` (E experiments of K arms).
+
+    An arm fires when its upper bound plus ``margin`` is below the best *other* eligible
+    arm's lower bound. Returns ``(fired, best_other, best_other_lower)``, each ``(E, K)``
+    (``best_other`` is -1 where no other arm is eligible).
+    """
+    eligible = active & (counts >= min_samples)
+    scores = np.where(eligible, lower, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    first, second = order[:, :1], order[:, 1:2] if scores.shape[1] > 1 else order[:, :1]
+    arms = np.arange(scores.shape[1])[None, :]
+    best_other = np.where(arms == first, second, first)
+    best_other_lower = np.take_along_axis(scores, best_other, axis=1)
+    has_other = np.isfinite(best_other_lower) & (best_other != arms)
+    fired = eligible & has_other & (upper + margin < best_other_lower)
+    return fired, np.where(has_other, best_other, -1), np.where(has_other, best_other_lower, np.nan)
+
+
 def relative_rule(
-    counts: Any,
-    sums: Any,
-    sumsq: Any,
+    sequences: MeanSequence,
     active: Any | None = None,
     *,
-    margin: float = 0.05,
-    confidence: float = 0.95,
-    min_samples: int = 100,
+    alpha: float = 0.005,
+    margin: float = 0.0,
+    min_samples: int = 50,
 ) -> list[Detection]:
-    """Relative rule: fire when an arm is worse than the current best by more than ``margin``.
+    """Anytime-valid relative rule: fire when an arm is confidently worse than another.
 
-    The best arm is the active arm with the highest mean among those with at least
-    ``min_samples`` rewards. For every other such arm, with a normal approximation of the
-    difference of means (unequal variances),
-    ``P(μ_best - μ_arm > margin) = Φ((mean_best - mean_arm - margin) / se)``; the rule
-    fires when that probability is at least ``confidence``.
-
-    When the true gap equals ``margin``, a single check fires with probability about
-    ``1 - confidence``; when arms are equal it is far rarer. Because the best arm is
-    selected as the maximum, its mean is slightly optimistic — one more reason the
-    margin should be a difference that matters, not zero.
+    Every arm has a confidence sequence for its mean (:mod:`policies.confidence`), each
+    one-sided bound at level ``alpha / (2 K)`` for K arms. Arm k fires when
+    ``upper_k + margin < lower_j`` for the best other active arm j. If all arms have the
+    same mean, a false rollback needs one of the 2K bounds to be wrong at some time, so
+    the probability that this rule *ever* rolls back an arm of the experiment — checked
+    after every batch, for as long as it runs — is at most ``alpha``.
 
     Parameters
     ----------
-    counts, sums, sumsq : array-like of shape (n_arms,)
-        Per-arm number of rewards, sum and sum of squares.
+    sequences : MeanSequence
+        One stream per arm (K streams), over the same period (reset together).
     active : array-like of bool, optional
         Arms eligible to be compared (default: all).
-    margin : float, default 0.05
-        Tolerated shortfall δ against the best arm, in reward units.
-    confidence : float, default 0.95
-        Required probability of being worse by more than ``margin``.
-    min_samples : int, default 100
-        Minimum rewards of both arms before comparing.
+    alpha : float, default 0.005
+        Bound on the probability of a false rollback over the whole run, per experiment.
+    margin : float, default 0.0
+        Tolerated shortfall against the best other arm, in reward units.
+    min_samples : int, default 50
+        Rewards an arm needs before it is compared (either side).
 
     Returns
     -------
     list of Detection
-        One per arm; evidence: ``count``, ``mean``, ``best_arm``, ``best_mean``,
-        ``best_count``, ``difference``, ``standard_error``, ``probability_worse``,
-        ``margin``, ``confidence``, ``min_samples``.
+        One per arm; evidence: ``count``, ``mean``, ``upper``, ``best_arm``,
+        ``best_lower``, ``alpha``, ``bound_alpha``, ``margin``, ``min_samples``.
     """
-    counts_arr = _as_float_array("counts", counts)
-    n_arms = counts_arr.size
-    sums_arr = _as_float_array("sums", sums, n_arms)
-    sumsq_arr = _as_float_array("sumsq", sumsq, n_arms)
+    n_arms = sequences.count.size
     active_arr = np.ones(n_arms, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+    alpha = check_finite_float("alpha", alpha, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     margin = check_finite_float("margin", margin, low=0.0)
-    confidence = check_finite_float(
-        "confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+    min_samples = check_int("min_samples", min_samples, minimum=1)
+    bound_alpha = alpha / (2 * n_arms)
+    lower, upper = sequences.bounds(bound_alpha)
+    fired, best, best_lower = relative_bounds_fired(
+        lower[None, :],
+        upper[None, :],
+        sequences.count[None, :],
+        active_arr[None, :],
+        margin=margin,
+        min_samples=min_samples,
     )
-    min_samples = check_int("min_samples", min_samples, minimum=2)
-
-    eligible = active_arr & (counts_arr >= min_samples)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        means = np.where(counts_arr > 0, sums_arr / counts_arr, np.nan)
-        variances = np.maximum(sumsq_arr - counts_arr * means * means, 0.0) / (counts_arr - 1.0)
-    best = int(np.argmax(np.where(eligible, means, -np.inf))) if eligible.any() else -1
-    normal = NormalDist()
+    means = sequences.mean()
     detections = []
     for arm in range(n_arms):
+        compared = bool(best[0, arm] >= 0 and active_arr[arm] and sequences.count[arm] >= min_samples)
         evidence: dict[str, Any] = {
-            "count": int(counts_arr[arm]),
-            "mean": float(means[arm]) if counts_arr[arm] > 0 else None,
-            "best_arm": best,
+            "count": int(sequences.count[arm]),
+            "mean": float(means[arm]) if sequences.count[arm] > 0 else None,
+            "upper": float(upper[arm]),
+            "best_arm": int(best[0, arm]) if compared else None,
+            "best_lower": float(best_lower[0, arm]) if compared else None,
+            "alpha": alpha,
+            "bound_alpha": bound_alpha,
             "margin": margin,
-            "confidence": confidence,
             "min_samples": min_samples,
         }
-        fired = False
-        if best >= 0 and arm != best and eligible[arm]:
-            difference = float(means[best] - means[arm])
-            se = math.sqrt(variances[best] / counts_arr[best] + variances[arm] / counts_arr[arm])
-            if se > 0:
-                probability = normal.cdf((difference - margin) / se)
-            else:
-                probability = 1.0 if difference > margin else 0.0
-            evidence.update(
-                best_mean=float(means[best]),
-                best_count=int(counts_arr[best]),
-                difference=difference,
-                standard_error=se,
-                probability_worse=probability,
-            )
-            fired = probability >= confidence
-        detections.append(Detection(arm, "relative", fired, evidence))
+        detections.append(Detection(arm, "relative", bool(fired[0, arm]), evidence))
     return detections
 
 
-@dataclass(frozen=True)
-class PageHinkleyState:
-    """Running state of a Page–Hinkley test on one arm's reward stream.
+def change_rule(
+    state: ChangeState, rewards: Any, *, arm: int = 0, threshold: float = THRESHOLD, min_reference: int = MIN_REFERENCE
+) -> tuple[ChangeState, Detection]:
+    """Feed one arm's new rewards (in order) to its change detector (:mod:`policies.change`).
 
-    Attributes
-    ----------
-    n : int
-        Rewards seen.
-    total : float
-        Their sum (so the running mean is ``total / n``).
-    statistic : float
-        ``m_n = Σ_t (x̄_t - x_t - δ)``, which grows when rewards fall below their mean.
-    minimum : float
-        ``min_t m_t`` so far.
+    Returns the new state (reset it to a fresh one after acting on an alarm) and a
+    detection; evidence: ``count``, ``statistic`` (the largest seen in this batch),
+    ``threshold``, ``reference_mean``, ``reference_count``, ``recent_mean``,
+    ``recent_count``, ``alarm_at`` (1-based reward count of the first alarm, or None).
     """
-
-    n: int = 0
-    total: float = 0.0
-    statistic: float = 0.0
-    minimum: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The state as plain JSON types."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> PageHinkleyState:
-        """Load a saved state; ``None`` or ``{}`` is a fresh one. Errors name the field."""
-        if not data:
-            return cls()
-        n = check_int("n", data.get("n"), minimum=0)
-        values = {key: check_finite_float(key, data.get(key)) for key in ("total", "statistic", "minimum")}
-        return cls(n=n, **values)
-
-
-def page_hinkley(
-    rewards: Any,
-    state: PageHinkleyState | None = None,
-    *,
-    arm: int = 0,
-    delta: float = 0.02,
-    threshold: float = 60.0,
-    min_samples: int = 30,
-) -> tuple[PageHinkleyState, Detection]:
-    """Page–Hinkley test for a *decrease* in one arm's mean reward (Page, 1954).
-
-    With ``x̄_t`` the running mean of the first ``t`` rewards,
-    ``m_t = Σ_{s≤t} (x̄_s - x_s - δ)``; the test fires at the first ``t ≥ min_samples``
-    where ``m_t - min_{s≤t} m_s > threshold``.
-
-    The update is defined reward by reward and computed with in-order accumulations, so
-    feeding a stream in any batches gives exactly the same state and alarm time.
-
-    Parameters
-    ----------
-    rewards : array-like of float
-        New rewards of the arm, in arrival order.
-    state : PageHinkleyState, optional
-        State after the previous rewards (fresh if omitted).
-    arm : int, default 0
-        Arm index, recorded in the detection.
-    delta : float, default 0.02
-        Magnitude of change ignored (a drift allowance, in reward units).
-    threshold : float, default 60.0
-        Alarm threshold λ. Documented false-alarm rate at the defaults: at most 1% of
-        stationary Bernoulli(0.5) streams (the largest variance a [0, 1] reward can have)
-        alarm within 10,000 rewards — measured 0.2% of 1,000 seeded streams, and checked
-        in ``tests/policies/test_detectors.py``. Detection delay there: a drop from 0.6
-        to 0.4 is flagged after a median of about 330 rewards, a collapse to 0.05 after
-        about 110.
-    min_samples : int, default 30
-        No alarm before this many rewards, while the running mean is still noisy.
-
-    Returns
-    -------
-    (PageHinkleyState, Detection)
-        The new state (continue from it; reset to a fresh state after acting on an
-        alarm) and the detection; evidence: ``n``, ``running_mean``, ``statistic``,
-        ``minimum``, ``excursion``, ``alarm_at`` (the 1-based reward count at the first
-        alarm in this batch, or None), ``delta``, ``threshold``, ``min_samples``.
-    """
-    state = state or PageHinkleyState()
-    x = _as_float_array("rewards", rewards)
-    if not np.isfinite(x).all():
-        raise ValueError("rewards: must be finite (no NaN or infinity)")
-    delta = check_finite_float("delta", delta, low=0.0)
+    x = as_float_array("rewards", rewards)
+    if x.size and (not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0):
+        raise ValueError("rewards: must be finite and within [0, 1]")
     threshold = check_finite_float("threshold", threshold, low=0.0, low_inclusive=False)
-    min_samples = check_int("min_samples", min_samples, minimum=1)
-
-    alarm_at = None
-    if x.size:
-        counts = state.n + np.arange(1, x.size + 1)
-        totals = np.cumsum(np.concatenate([[state.total], x]))[1:]
-        increments = totals / counts - x - delta
-        statistics = np.cumsum(np.concatenate([[state.statistic], increments]))[1:]
-        minima = np.minimum.accumulate(np.concatenate([[state.minimum], statistics]))[1:]
-        alarms = np.flatnonzero((statistics - minima > threshold) & (counts >= min_samples))
-        if alarms.size:
-            alarm_at = int(counts[alarms[0]])
-        state = PageHinkleyState(
-            n=int(counts[-1]), total=float(totals[-1]), statistic=float(statistics[-1]), minimum=float(minima[-1])
-        )
-    excursion = state.statistic - state.minimum
+    min_reference = check_int("min_reference", min_reference, minimum=1)
+    state, result = change_update(state, x[None, :], threshold=threshold, min_reference=min_reference)
+    seen = bool(result.recent_count[0] > 0)
+    count = int(state.count[0])
+    alarm_at = int(result.alarm_at[0]) or None
     evidence = {
-        "n": state.n,
-        "running_mean": state.total / state.n if state.n else None,
-        "statistic": state.statistic,
-        "minimum": state.minimum,
-        "excursion": excursion,
-        "alarm_at": alarm_at,
-        "delta": delta,
+        "count": count,
+        "statistic": float(result.statistic[0]),
         "threshold": threshold,
-        "min_samples": min_samples,
+        "reference_mean": float(result.reference_mean[0]) if seen else None,
+        "reference_count": int(result.reference_count[0]) if seen else None,
+        "recent_mean": float(result.recent_mean[0]) if seen else None,
+        "recent_count": int(result.recent_count[0]),
+        "alarm_at": alarm_at,
     }
-    return state, Detection(arm, "page_hinkley", alarm_at is not None, evidence)
+    return state, Detection(arm, "change", alarm_at is not None, evidence)

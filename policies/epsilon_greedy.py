@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from policies._checks import check_finite_float
-from policies.base import Policy, split_ties
+from policies.base import DEFAULT_MIN_SHARE, Policy, split_ties
 
 
 class EpsilonGreedy(Policy):
@@ -42,9 +42,10 @@ class EpsilonGreedy(Policy):
         epsilon: float = 0.1,
         decay: float = 0.0,
         initial_value: float = 0.0,
+        min_share: float = DEFAULT_MIN_SHARE,
         seed: int | None = None,
     ) -> None:
-        super().__init__(n_arms, seed=seed)
+        super().__init__(n_arms, min_share=min_share, seed=seed)
         self.epsilon = check_finite_float("epsilon", epsilon, low=0.0, high=1.0)
         self.decay = check_finite_float("decay", decay, low=0.0)
         self.initial_value = check_finite_float("initial_value", initial_value)

@@ -1,7 +1,9 @@
 """Guardrail settings: defaults, merging and validation (plain Python, no Django).
 
 An experiment stores its guardrails as a partial JSON object; anything left out takes the
-project's defaults below (for rewards in [0, 1]; scale the thresholds for other rewards).
+project's defaults below. The relative rule and the change detector need rewards in
+[0, 1] (binary and bounded experiments); for real-valued rewards only the floor and
+Page–Hinkley apply (scale their thresholds with the reward range).
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from policies.change import MIN_REFERENCE, THRESHOLD
+
 DEFAULTS: dict[str, Any] = {
     "enabled": True,
     # Recent rewards per arm the absolute floor looks at.
     "window": 200,
     # The hard floor: acts at once whatever the rollback mode.
     "floor": {"enabled": True, "threshold": 0.01, "min_samples": 50},
-    "relative": {"enabled": True, "margin": 0.05, "confidence": 0.95, "min_samples": 100},
-    "page_hinkley": {"enabled": True, "delta": 0.02, "threshold": 60.0, "min_samples": 30},
+    # Anytime-valid: P(ever rolling back an arm of an experiment whose arms are equal) ≤ alpha.
+    "relative": {"enabled": True, "alpha": 0.005, "margin": 0.0, "min_samples": 50},
+    # A drop against the arm's own history (Bernoulli GLR); ≤ 0.5 % of stationary arms
+    # alarm within 20,000 rewards at this threshold.
+    "change": {"enabled": True, "threshold": THRESHOLD, "min_reference": MIN_REFERENCE},
+    # The first release's change detector, off by default (see policies.legacy_detectors).
+    "page_hinkley": {"enabled": False, "delta": 0.02, "threshold": 60.0, "min_samples": 30},
     # veto_window mode: proposals are applied after this many minutes unless vetoed.
     "veto_minutes": 10,
     # Pending requests (four-eyes, approval mode) lapse after this many minutes.
@@ -31,9 +40,11 @@ _NUMBERS = {
     "request_ttl_minutes": (1, 43_200, float),
     "floor.threshold": (-math.inf, math.inf, float),
     "floor.min_samples": (1, 1_000_000, int),
-    "relative.margin": (0, math.inf, float),
-    "relative.confidence": (0.5, 0.999999, float),
-    "relative.min_samples": (2, 1_000_000, int),
+    "relative.alpha": (1e-9, 0.5, float),
+    "relative.margin": (0, 1, float),
+    "relative.min_samples": (1, 1_000_000, int),
+    "change.threshold": (1, 1_000, float),
+    "change.min_reference": (1, 1_000_000, int),
     "page_hinkley.delta": (0, math.inf, float),
     "page_hinkley.threshold": (1e-9, math.inf, float),
     "page_hinkley.min_samples": (1, 1_000_000, int),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from policies._checks import check_int
-from policies.base import Policy
+from policies.base import DEFAULT_MIN_SHARE, Policy
 
 
 class Naive(Policy):
@@ -30,8 +30,10 @@ class Naive(Policy):
 
     kind = "naive"
 
-    def __init__(self, n_arms: int, *, arm: int = 0, seed: int | None = None) -> None:
-        super().__init__(n_arms, seed=seed)
+    def __init__(
+        self, n_arms: int, *, arm: int = 0, min_share: float = DEFAULT_MIN_SHARE, seed: int | None = None
+    ) -> None:
+        super().__init__(n_arms, min_share=min_share, seed=seed)
         self.arm = check_int("arm", arm, minimum=0)
         if self.arm >= self.n_arms:
             raise ValueError(f"arm: must be below n_arms={self.n_arms}, got {arm!r}")

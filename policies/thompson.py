@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from policies._checks import check_finite_float, check_int
-from policies.base import DEFAULT_N_DRAWS, Policy, _argmax_frequencies
+from policies.base import DEFAULT_MIN_SHARE, DEFAULT_N_DRAWS, Policy, _argmax_frequencies
 from policies.drift import DiscountedEvidence
+from policies.probability_best import beta_probability_best
 
 MODELS = ("beta", "gaussian")
 
@@ -44,13 +45,14 @@ class Thompson(Policy):
 
     Notes
     -----
-    There is no closed form for the probability that one Beta variable exceeds several
-    others, so :meth:`allocation` is a Monte Carlo estimate from ``n_draws`` joint
-    posterior draws. Each entry has standard error at most ``0.5/√n_draws`` (0.0078 at
-    the default), and with 99% probability all entries are within
-    :func:`policies.base.hoeffding_bound` of their true values at once (0.031 for 10
-    arms at the default). :meth:`choose` samples from that allocation, so the logged
-    propensities are exactly the probabilities used to serve.
+    The beta model's :meth:`allocation` (the probability that each arm is best) is computed
+    by numerical integration (:mod:`policies.probability_best`): deterministic and within
+    about 1e-4 of the exact value. The gaussian model estimates it from ``n_draws`` joint
+    posterior draws, seeded afresh for every policy version: each entry has standard error
+    at most ``0.5/√n_draws`` (0.0078 at the default), and with 99% probability all entries
+    are within :func:`policies.base.hoeffding_bound` of their true values at once (0.031
+    for 10 arms). :meth:`choose` samples from that allocation (with the exploration floor),
+    so the logged propensities are exactly the probabilities used to serve.
 
     Gaussian posterior of an arm with evidence ``(n, Σx, Σx²)``: ``κ = κ₀ + n``,
     ``μ = (κ₀μ₀ + Σx)/κ``, ``a = 1 + n/2``, ``b = b₀ + ½(Σx² - (Σx)²/n) +
@@ -71,9 +73,10 @@ class Thompson(Policy):
         prior_strength: float = 1.0,
         prior_variance: float = 1.0,
         n_draws: int = DEFAULT_N_DRAWS,
+        min_share: float = DEFAULT_MIN_SHARE,
         seed: int | None = None,
     ) -> None:
-        super().__init__(n_arms, seed=seed)
+        super().__init__(n_arms, min_share=min_share, seed=seed)
         if model not in MODELS:
             raise ValueError(f"model: must be one of {', '.join(MODELS)}, got {model!r}")
         self.model = model
@@ -122,9 +125,14 @@ class Thompson(Policy):
         return {"loc": loc, "scale": np.sqrt(rate / (shape * kappa)), "df": 2.0 * shape}
 
     def posterior_draws(self) -> np.ndarray:
-        """The seeded ``(n_draws, n_arms)`` posterior sample of the arms' means (cached)."""
+        """A seeded ``(n_draws, n_arms)`` posterior sample of the arms' means (cached).
+
+        The seed combines the policy's seed with the number of rewards learned, so every
+        policy version draws afresh (no error carried from state to state) while the same
+        state always gives the same sample (rebuilds stay exact).
+        """
         if self._draws is None:
-            rng = np.random.default_rng(self.seed)
+            rng = np.random.default_rng([self.seed or 0, self.n_observations])
             post = self.posterior()
             size = (self.n_draws, self.n_arms)
             if self.model == "beta":
@@ -156,6 +164,9 @@ class Thompson(Policy):
         return self.allocation().copy()
 
     def _allocation_over_active(self) -> np.ndarray:
+        if self.model == "beta":
+            post = self.posterior()
+            return beta_probability_best(post["alpha"], post["beta"], self.active_)
         return _argmax_frequencies(self.posterior_draws(), self.active_)
 
 
@@ -193,6 +204,7 @@ class DiscountedThompson(DiscountedEvidence, Thompson):
         prior_strength: float = 1.0,
         prior_variance: float = 1.0,
         n_draws: int = DEFAULT_N_DRAWS,
+        min_share: float = DEFAULT_MIN_SHARE,
         seed: int | None = None,
     ) -> None:
         super().__init__(
@@ -204,6 +216,7 @@ class DiscountedThompson(DiscountedEvidence, Thompson):
             prior_strength=prior_strength,
             prior_variance=prior_variance,
             n_draws=n_draws,
+            min_share=min_share,
             seed=seed,
         )
         self._init_discount(gamma)

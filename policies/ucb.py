@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from policies._checks import check_finite_float
-from policies.base import Policy, split_ties
+from policies.base import DEFAULT_MIN_SHARE, Policy, split_ties
 from policies.drift import WindowedEvidence
 
 
@@ -34,8 +34,10 @@ class UCB1(Policy):
 
     kind = "ucb1"
 
-    def __init__(self, n_arms: int, *, alpha: float = 1.0, seed: int | None = None) -> None:
-        super().__init__(n_arms, seed=seed)
+    def __init__(
+        self, n_arms: int, *, alpha: float = 1.0, min_share: float = DEFAULT_MIN_SHARE, seed: int | None = None
+    ) -> None:
+        super().__init__(n_arms, min_share=min_share, seed=seed)
         self.alpha = check_finite_float("alpha", alpha, low=0.0)
 
     def upper_bounds(self) -> np.ndarray:
@@ -70,6 +72,14 @@ class SlidingWindowUCB(WindowedEvidence, UCB1):
 
     kind = "sw_ucb"
 
-    def __init__(self, n_arms: int, *, alpha: float = 1.0, window: int = 1000, seed: int | None = None) -> None:
-        super().__init__(n_arms, alpha=alpha, seed=seed)
+    def __init__(
+        self,
+        n_arms: int,
+        *,
+        alpha: float = 1.0,
+        window: int = 1000,
+        min_share: float = DEFAULT_MIN_SHARE,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(n_arms, alpha=alpha, min_share=min_share, seed=seed)
         self._init_window(window)

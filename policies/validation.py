@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from policies._checks import check_finite_float
-from policies.base import Policy, split_ties
+from policies.base import DEFAULT_MIN_SHARE, Policy, split_ties
 
 
 class ValidationBest(Policy):
@@ -32,8 +32,10 @@ class ValidationBest(Policy):
     kind = "validation"
     per_arm_params = {"scores": ("score", None)}
 
-    def __init__(self, n_arms: int, *, scores: Sequence[float], seed: int | None = None) -> None:
-        super().__init__(n_arms, seed=seed)
+    def __init__(
+        self, n_arms: int, *, scores: Sequence[float], min_share: float = DEFAULT_MIN_SHARE, seed: int | None = None
+    ) -> None:
+        super().__init__(n_arms, min_share=min_share, seed=seed)
         if isinstance(scores, (str, bytes)) or not isinstance(scores, Sequence):
             raise ValueError("scores: must be a list with one validation score per arm")
         if len(scores) != self.n_arms:

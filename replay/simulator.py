@@ -126,7 +126,8 @@ def simulate(
             raise SimulatorError(f"the experiment serves model {name!r}, which the simulator does not know")
         row = index % len(y)
         index += 1
-        broken = drift_at is not None and counters.decisions >= drift_at and name == broken_model
+        broken_model_broke = drift_at is not None and counters.decisions >= drift_at
+        broken = broken_model_broke and name == broken_model
         prediction = 1 if broken else int(model.predict(X[row : row + 1])[0])
         counters.decisions += 1
         counters.broken_served += broken
@@ -138,7 +139,8 @@ def simulate(
             counters.rewards += _post(api, pending, counters)
             pending = []
         if counters.decisions % 500 == 0:
-            log(f"{counters.decisions} decisions, {counters.rewards} rewards, served {counters.served}")
+            since = f"; {broken_model} served {counters.broken_served} since it broke" if broken_model_broke else ""
+            log(f"{counters.decisions} decisions, {counters.rewards} rewards, served {counters.served}{since}")
     if pending:
         counters.rewards += _post(api, pending, counters)
     return counters

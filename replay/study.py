@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 import policies
-from policies.detectors import PageHinkleyState, page_hinkley, relative_rule
+from policies.legacy_detectors import PageHinkleyState, page_hinkley
+from policies.legacy_detectors import normal_relative_rule as relative_rule
 from replay.streams import COST_FALSE_NEGATIVE, COST_FALSE_POSITIVE, MODEL_NAMES, Scored
 
 TRADITIONAL = ("naive", "validation", "ab_test")
@@ -63,7 +64,9 @@ class Run:
 
 
 def _policy(kind: str, scored: Scored, seed: int) -> policies.Policy:
-    params = dict(REPLAY_PARAMS.get(kind, {}))
+    # The paper's strategies as published: no exploration floor (mabdash's live default
+    # of 1 % per arm exists for off-policy evaluation, which the study does not need).
+    params = {"min_share": 0.0, **REPLAY_PARAMS.get(kind, {})}
     if kind == "validation":
         params["scores"] = scored.validation.tolist()
     return policies.make_policy(kind, scored.rewards.shape[0], params, seed=seed)

@@ -54,10 +54,11 @@ class ActionRequest(models.Model):
 
 
 class GuardrailState(models.Model):
-    """Per-arm running state of the change detector (Page–Hinkley), kept by the learner."""
+    """Per-arm running state of the rollback rules, kept by the learner (see
+    ``mabdash.control.services.monitors`` for its shape)."""
 
     experiment = models.OneToOneField(Experiment, on_delete=models.CASCADE, primary_key=True, related_name="+")
-    page_hinkley = models.JSONField(default=dict, help_text="Arm position → detector state.")
+    arms = models.JSONField(default=dict, help_text="Arm position → each rule's running state.")
 
     def __str__(self) -> str:
         return f"guardrail state of {self.experiment_id}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -77,12 +78,14 @@ def test_an_operators_day(production_stack, tmp_path):
     web = stack.start_web(workers=3)
     stack.web_url = web
     census_key = stack.api_key("census-sim", "--experiment", "census-income")
-    # The demo experiment: census-boosting breaks after 300 requests, so it gets rolled back.
+    # The demo experiment: census-boosting breaks after 1,500 requests; the guardrails must
+    # roll it back after it has served at most 100 more (counted by the simulator).
     simulator(stack, "census-income", census_key, 40, 1500, tmp_path)
     rng = random.Random(20261202)
 
     with chromium() as browser:
         olivia = login(browser, web, "olivia", PASSWORDS["olivia"])
+        wait_for(lambda: "1000 decisions" in stack.log("simulate-census-income"), 120, "1,000 census decisions")
         olivia.goto(f"{web}/experiments/census-income/")
         wait_js(olivia, "document.body.dataset.policyVersion !== undefined")
         save(olivia, "experiment-page-before-rollback")
@@ -182,12 +185,20 @@ def test_an_operators_day(production_stack, tmp_path):
         wait_js(olivia, "document.body.dataset.policyVersion !== undefined")
         rollback_card = olivia.locator(".history .event[data-kind='rollback.applied']").first
         sentence = rollback_card.locator(".sentence").inner_text()
-        assert sentence.startswith("census-boosting:1 (arm #2) rolled back automatically: "), sentence
+        assert sentence.startswith("census-boosting:1 (arm #2) rolled back automatically: mean reward fell"), sentence
+        served_after_break = _broken_served(stack.log("simulate-census-income"))
+        assert served_after_break is not None and served_after_break <= 100, served_after_break
         assert "census-boosting:1 (arm #2): active → rolled back" in rollback_card.locator(".changes").inner_text()
         save(olivia, "experiment-page-after-rollback")
         olivia.goto(f"{web}/audit/")
         save(olivia, "audit-page")
         assert olivia.csp_violations == [] and ana_page.csp_violations == []
+
+
+def _broken_served(log: str) -> int | None:
+    """The simulator's latest count of requests the broken model served since it broke."""
+    counts = re.findall(r"census-boosting served (\d+) since it broke", log)
+    return int(counts[-1]) if counts else None
 
 
 def client_census(stack, web: str, key: str) -> list[dict]:

@@ -79,6 +79,27 @@ def test_allocation_is_a_distribution(kind):
         assert allocation.sum() == pytest.approx(1.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@settings(max_examples=40, deadline=None)
+@given(
+    min_share=st.floats(0.0, 0.5),
+    pairs=st.lists(st.tuples(st.integers(0, 2), st.sampled_from([0.0, 0.25, 1.0])), max_size=60),
+    excluded=st.sets(st.integers(0, 2), max_size=2),
+)
+def test_every_active_arm_gets_at_least_the_floor(kind, min_share, pairs, excluded):
+    policy = build(kind, min_share=min_share)
+    if pairs:
+        policy.update([a for a, _ in pairs], [r for _, r in pairs])
+    for arm in excluded:
+        policy.exclude(arm)
+    allocation = policy.allocation()
+    active = policy.active_
+    floor = min(min_share, 1 / active.sum())
+    assert allocation.sum() == pytest.approx(1.0, abs=1e-12)
+    assert (allocation[active] >= floor - 1e-12).all(), (allocation, floor)
+    assert (allocation[~active] == 0).all()
+
+
 def test_choose_follows_the_allocation(kind):
     policy = trained(kind)
     allocation = policy.allocation()

@@ -8,7 +8,9 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from policies.detectors import PageHinkleyState, floor_rule, page_hinkley, relative_rule
+from policies.detectors import floor_rule
+from policies.legacy_detectors import PageHinkleyState, page_hinkley
+from policies.legacy_detectors import normal_relative_rule as relative_rule
 
 
 def test_floor_fires_on_a_collapsed_arm_with_enough_samples():

@@ -2,8 +2,10 @@
 
 Called by the learning cycle inside its transaction, with the experiment and its policy
 state locked (the cycle's :class:`PolicySession`), right after a batch of rewards was
-applied. For every active arm a detector fires
-on, the rollback mode decides what happens:
+applied. The rules (``policies.detectors``; defaults in ``policies.guardrails``) are the hard
+floor, the anytime-valid relative rule and the change detector (plus Page–Hinkley, opt-in);
+their running state per arm lives in ``GuardrailState.arms`` (see ``monitors.py``). For
+every active arm a rule fires on, the rollback mode decides what happens:
 
 - the hard floor (the arm's recent mean collapsed) always rolls back at once;
 - ``auto``: rolled back at once;
@@ -24,15 +26,15 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
-import policies
 from mabdash.control.models import ActionRequest, GuardrailState
 from mabdash.control.services.actions import SYSTEM, action_apply, request_create
+from mabdash.control.services.monitors import ArmMonitors
 from mabdash.control.services.narrative import arm_labels
 from mabdash.control.services.webhooks import webhook_emit
 from mabdash.experiments.models import Arm, AuditEntry, Experiment, Reward
 from mabdash.experiments.services.audit import audit_record
 from mabdash.experiments.services.learning import LearnResult, PolicySession
-from policies.detectors import Detection, PageHinkleyState, floor_rule, page_hinkley, relative_rule
+from policies.detectors import Detection, floor_rule, relative_rule
 from policies.guardrails import guardrail_config
 
 ALERT_REPEAT = timedelta(hours=1)
@@ -58,14 +60,13 @@ def _window_stats(
 
 def _detect(
     experiment: Experiment,
-    policy: policies.Policy,
     arms: dict[int, Arm],
     new_rewards: dict[int, list[float]],
     config: dict[str, Any],
 ) -> dict[int, list[Detection]]:
     fired: dict[int, list[Detection]] = defaultdict(list)
     active = np.array([arms[p].status == Arm.Status.ACTIVE for p in range(len(arms))])
-    touched = sorted(p for p in new_rewards if p in arms)
+    touched = sorted(p for p in new_rewards if p in arms and active[p])
     if config["floor"]["enabled"] and touched:
         counts, means = _window_stats(experiment, arms, touched, config["window"])
         for detection in floor_rule(
@@ -73,57 +74,61 @@ def _detect(
         ):
             if detection.fired:
                 fired[detection.arm].append(detection)
-    if config["relative"]["enabled"]:
-        counts, sums, sumsq = policy.evidence()
+    state, _ = GuardrailState.objects.select_for_update().get_or_create(experiment=experiment)
+    monitors = ArmMonitors(state.arms, active)
+    bounded = experiment.reward_kind != Experiment.RewardKind.REAL
+    for position in touched:
+        rewards = new_rewards[position]
+        if bounded:
+            monitors.sequence_feed(position, rewards)
+        if bounded and config["change"]["enabled"]:
+            change = config["change"]
+            detection = monitors.change_feed(
+                position, rewards, threshold=change["threshold"], min_reference=change["min_reference"]
+            )
+            if detection.fired:
+                fired[position].append(detection)
+        if config["page_hinkley"]["enabled"]:
+            ph = config["page_hinkley"]
+            detection = monitors.page_hinkley_feed(
+                position, rewards, delta=ph["delta"], threshold=ph["threshold"], min_samples=ph["min_samples"]
+            )
+            if detection.fired:
+                fired[position].append(detection)
+    if bounded and config["relative"]["enabled"] and touched:
         relative = config["relative"]
         for detection in relative_rule(
-            counts,
-            sums,
-            sumsq,
+            monitors.sequences(len(arms)),
             active,
+            alpha=relative["alpha"],
             margin=relative["margin"],
-            confidence=relative["confidence"],
             min_samples=relative["min_samples"],
         ):
             if detection.fired:
                 fired[detection.arm].append(detection)
-    if config["page_hinkley"]["enabled"] and touched:
-        state, _ = GuardrailState.objects.select_for_update().get_or_create(experiment=experiment)
-        ph = config["page_hinkley"]
-        for position in touched:
-            before = PageHinkleyState.from_dict(state.page_hinkley.get(str(position)))
-            after, detection = page_hinkley(
-                new_rewards[position],
-                before,
-                arm=position,
-                delta=ph["delta"],
-                threshold=ph["threshold"],
-                min_samples=ph["min_samples"],
-            )
-            state.page_hinkley[str(position)] = after.as_dict()
-            if detection.fired:
-                fired[position].append(detection)
-        state.save()
+    state.arms = monitors.as_dict()
+    state.save(update_fields=["arms"])
     return {p: d for p, d in fired.items() if arms[p].status == Arm.Status.ACTIVE}
 
 
-def _reset_change_detector(experiment: Experiment, position: int) -> None:
+def _reset_monitors(experiment: Experiment, position: int) -> None:
+    """A rolled-back arm starts afresh if it is ever restored."""
     state = GuardrailState.objects.filter(experiment=experiment).first()
-    if state is not None and str(position) in state.page_hinkley:
-        del state.page_hinkley[str(position)]
-        state.save(update_fields=["page_hinkley"])
+    if state is not None and str(position) in state.arms:
+        del state.arms[str(position)]
+        state.save(update_fields=["arms"])
 
 
 def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
     """Run the detectors and act on what fires; return a line per action, for logs and tests."""
     experiment = Experiment.objects.get(pk=session.experiment_id)
-    policy, policy_version, new_rewards = session.policy, session.version, learned.new_rewards
+    policy_version, new_rewards = session.version, learned.new_rewards
     config = guardrail_config(experiment.guardrails)
     if not config["enabled"] or experiment.status != Experiment.Status.RUNNING:
         return []
     arms = {arm.position: arm for arm in Arm.objects.filter(experiment=experiment)}
     done = []
-    for position, detections in sorted(_detect(experiment, policy, arms, new_rewards, config).items()):
+    for position, detections in sorted(_detect(experiment, arms, new_rewards, config).items()):
         rules = sorted({d.rule for d in detections})
         hard = "floor" in rules
         evidence = {
@@ -173,7 +178,7 @@ def guardrails_check(session: PolicySession, learned: LearnResult) -> list[str]:
                 session=session,
                 summary=sentence,
             )
-            _reset_change_detector(experiment, position)
+            _reset_monitors(experiment, position)
             done.append(f"rolled back arm {position}")
         elif not pending:
             mode = (

@@ -62,7 +62,9 @@ def test_a_soft_detection_is_proposed_under_veto_window_and_approval(make_experi
         "system",
     )
     relative = next(d for d in proposal.evidence["detections"] if d["rule"] == "relative")
-    assert relative["evidence"]["best_arm"] == 0 and relative["evidence"]["probability_worse"] >= 0.95
+    evidence = relative["evidence"]
+    assert evidence["best_arm"] in (0, 2) and evidence["upper"] < evidence["best_lower"]
+    assert (evidence["alpha"], evidence["bound_alpha"], evidence["count"]) == (0.005, 0.005 / 6, 300)
     feed(experiment, [0.7, 0.2, 0.65], 50, seed=1)
     assert ActionRequest.objects.filter(experiment=experiment).count() == 1  # no duplicate proposal
     assert AuditEntry.objects.filter(kind="rollback.proposed").count() == 1
@@ -92,11 +94,48 @@ def test_guardrails_can_be_switched_off(make_experiment):
     assert feed(experiment, [0.6, 0.0, 0.6], 60).guardrail_actions == ()
 
 
-def test_the_change_detector_state_is_kept_between_updates(make_experiment):
-    experiment = make_experiment("ph", guardrails={"floor": {"enabled": False}, "relative": {"enabled": False}})
-    feed(experiment, [0.5, 0.5, 0.5], 40)
-    state = GuardrailState.objects.get(experiment=experiment)
-    assert {k: v["n"] for k, v in state.page_hinkley.items()} == {"0": 40, "1": 40, "2": 40}
+def test_every_rules_state_is_kept_between_updates(make_experiment):
+    experiment = make_experiment("kept", guardrails={"floor": {"enabled": False}, "page_hinkley": {"enabled": True}})
+    feed(experiment, [0.5, 0.5, 0.5], 30)
+    feed(experiment, [0.5, 0.5, 0.5], 15, seed=1)
+    arms = GuardrailState.objects.get(experiment=experiment).arms
+    assert arms["period"] == [0, 1, 2]
+    for position in ("0", "1", "2"):
+        entry = arms[position]
+        assert entry["sequence"]["count"] == 45 and entry["page_hinkley"]["n"] == 45
+        change = entry["change"]
+        assert (change["reference_count"], len(change["blocks"]), change["partial_count"]) == (0, 2, 5)
+
+
+def test_a_model_that_breaks_is_rolled_back_by_the_change_detector_within_two_blocks(make_experiment):
+    experiment = make_experiment("breaks", guardrails={"floor": {"enabled": False}})
+    feed(experiment, [0.85, 0.85, 0.85], 400)
+    assert statuses(experiment) == {0: "active", 1: "active", 2: "active"}
+    result = feed(experiment, [0.85, 0.1, 0.85], 40, seed=1)  # arm 1 breaks: 40 bad rewards
+    assert result.guardrail_actions == ("rolled back arm 1",)
+    entry = AuditEntry.objects.get(kind="rollback.applied")
+    change = next(d for d in entry.evidence["detections"] if d["rule"] == "change")
+    assert change["evidence"]["alarm_at"] in (420, 440) and change["evidence"]["recent_count"] in (20, 40)
+    assert "rolled back automatically: mean reward fell from 0.8" in entry.summary
+    # The rolled-back arm's detectors start afresh if it is ever restored.
+    assert "1" not in GuardrailState.objects.get(experiment=experiment).arms
+
+
+def test_an_arm_rejoining_starts_a_new_comparison_period(make_experiment, operator):
+    from mabdash.control.services.actions import Actor, action_submit
+
+    experiment = make_experiment("period", guardrails={"enabled": True, "floor": {"enabled": False}})
+    feed(experiment, [0.5, 0.5, 0.5], 30)
+    action_submit(experiment, "pause_arm", {"arm": 2}, Actor.of(operator))
+    feed(experiment, [0.5, 0.5, 0.5], 10, seed=1)
+    arms = GuardrailState.objects.get(experiment=experiment).arms
+    assert arms["period"] == [0, 1] and arms["0"]["sequence"]["count"] == 40  # leaving keeps the period
+    action_submit(experiment, "restore_arm", {"arm": 2}, Actor.of(operator))
+    feed(experiment, [0.5, 0.5, 0.5], 10, seed=2)
+    arms = GuardrailState.objects.get(experiment=experiment).arms
+    assert arms["period"] == [0, 1, 2]
+    assert [arms[p]["sequence"]["count"] for p in "012"] == [10, 10, 10]  # all compared from the rejoin
+    assert arms["0"]["change"]["partial_count"] == 10 and arms["2"]["change"]["partial_count"] == 10
 
 
 def test_bad_guardrail_settings_are_refused_by_name(make_experiment):

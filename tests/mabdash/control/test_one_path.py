@@ -131,7 +131,7 @@ def through_approval(ctx: dict[str, Any]) -> dict[str, list[tuple[str, str, dict
                     "guard-enabled": "on",
                     "guard-floor.enabled": "on",
                     "guard-relative.enabled": "on",
-                    "guard-page_hinkley.enabled": "on",
+                    "guard-change.enabled": "on",
                 },
             )
         ],

@@ -133,7 +133,7 @@ CREATE = {
     "guard-enabled": "on",
     "guard-floor.enabled": "on",
     "guard-relative.enabled": "on",
-    "guard-page_hinkley.enabled": "on",
+    "guard-change.enabled": "on",
 }
 
 

@@ -68,7 +68,8 @@ def test_creating_an_experiment_builds_version_zero_of_its_policy(experiment, mo
 def test_validation_policy_takes_scores_from_the_model_versions(make_experiment):
     experiment = make_experiment("val", policy_kind="validation")
     assert experiment.policy_params == {"scores": [0.81, 0.86, 0.79]}
-    assert PolicyState.objects.get(experiment=experiment).allocation == [0.0, 1.0, 0.0]
+    # The best-validated model, with the 1 % exploration floor for the others.
+    assert PolicyState.objects.get(experiment=experiment).allocation == [0.01, 0.98, 0.01]
 
 
 def test_validation_policy_needs_every_score(make_experiment, model_versions):
@@ -101,7 +102,7 @@ def test_real_rewards_get_the_gaussian_thompson_model(make_experiment):
             {"policy_params": {"gamma": 1}},
             {
                 "policy_params": [
-                    "params.gamma: unknown parameter for thompson; expected one of model, prior_alpha, prior_beta, prior_mean, prior_strength, prior_variance, n_draws"
+                    "params.gamma: unknown parameter for thompson; expected one of model, prior_alpha, prior_beta, prior_mean, prior_strength, prior_variance, n_draws, min_share"
                 ]
             },
         ),

@@ -1,0 +1,232 @@
+"""Change detection on one arm's rewards: has its mean *dropped* against its own history?
+
+The detector is a one-sided generalised likelihood ratio (GLR) test for a single change
+point, with the Bernoulli likelihood (valid for any rewards in [0, 1]: the Bernoulli
+log-likelihood ratio is a supermartingale for every distribution on [0, 1] with the null
+mean, which makes this test conservative — never anti-conservative — for rewards that are
+not 0/1). For every candidate change point ``s`` it compares the rewards before ``s`` (the
+*reference*: the arm's own healthy history, frozen at ``s``) with the rewards after it:
+
+    G(s) = n₁ · kl(m₁, m) + n₂ · kl(m₂, m)      when m₂ < m₁ (a drop), else 0
+
+where ``m₁``, ``m₂`` and ``m`` are the means before, after and overall and ``kl`` is the
+Bernoulli Kullback–Leibler divergence; it alarms when ``max_s G(s) ≥ threshold``. This is
+the Bernoulli GLR of Besson, Kaufmann, Maillard and Seznec (2022), "Efficient
+change-point detection for tackling piecewise-stationary bandits", JMLR 23(77), restricted
+to drops. Because both the reference and the recent mean are estimated, it needs no
+pessimistic guess of the healthy level: a short history (a model that breaks after 200
+rewards) only makes the evidence weaker, never invalid.
+
+To keep the state small, candidate change points are block boundaries (every
+``block`` rewards) within the last ``window`` rewards; older rewards form the reference
+only. The state of an arm is the reference totals and the block sums of the window —
+``window / block`` numbers — and the test is evaluated at every block end, so any
+batching of the same stream gives the same alarms.
+
+The default threshold was calibrated by simulation (``python -m bench.guardrails
+--calibrate``): on stationary Bernoulli streams (means 0.05–0.95) checked at every block
+end, at most 0.5 % of arms alarm within 20,000 rewards. Like every change detector with a
+constant threshold its false alarms accumulate with time (about one per
+``20,000 / 0.005`` = 4 million rewards of a stationary arm); the anytime-valid rule in
+``policies.detectors`` has no such horizon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from policies._checks import check_finite_float, check_int
+
+#: Rewards per block: change points are considered at block boundaries.
+BLOCK = 20
+#: Candidate change points reach back this many rewards (a multiple of ``BLOCK``).
+WINDOW = 2000
+#: Alarm threshold on ``max G(s)``, calibrated as described in the module docstring.
+THRESHOLD = 12.5
+#: No alarm with fewer reference rewards than this before the change point.
+MIN_REFERENCE = 40
+
+_EPS = 1e-12
+
+
+@dataclass
+class ChangeState:
+    """Per-stream detector state (arrays with a leading stream axis, shape ``(S, …)``).
+
+    Attributes
+    ----------
+    reference_count, reference_sum : rewards older than the window (always reference).
+    blocks : the sums of the window's complete blocks, oldest first, shape ``(S, L)``;
+        only the last ``filled`` are in use.
+    filled : complete blocks in the window (0 … L).
+    partial_count, partial_sum : the block being filled.
+    """
+
+    reference_count: np.ndarray
+    reference_sum: np.ndarray
+    blocks: np.ndarray
+    filled: np.ndarray
+    partial_count: np.ndarray
+    partial_sum: np.ndarray
+    block: int = BLOCK
+
+    @classmethod
+    def empty(cls, streams: int = 1, window: int = WINDOW, block: int = BLOCK) -> ChangeState:
+        """Fresh state for ``streams`` streams; ``window`` must be a multiple of ``block``."""
+        if block < 1 or window < block or window % block:
+            raise ValueError(f"window: must be a positive multiple of the block size {block}")
+        zeros = np.zeros(streams)
+        blocks = np.zeros((streams, window // block))
+        return cls(zeros.copy(), zeros.copy(), blocks, zeros.copy(), zeros.copy(), zeros.copy(), block)
+
+    @property
+    def count(self) -> np.ndarray:
+        """Rewards seen per stream."""
+        return np.asarray(self.reference_count + self.filled * self.block + self.partial_count)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A one-stream state as plain JSON (the window's blocks as a list, newest last)."""
+        if self.reference_count.size != 1:
+            raise ValueError("as_dict: only a one-stream state is stored")
+        filled = int(self.filled[0])
+        return {
+            "reference_count": int(self.reference_count[0]),
+            "reference_sum": float(self.reference_sum[0]),
+            "blocks": [float(v) for v in self.blocks[0, self.blocks.shape[1] - filled :]] if filled else [],
+            "partial_count": int(self.partial_count[0]),
+            "partial_sum": float(self.partial_sum[0]),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, window: int = WINDOW, block: int = BLOCK) -> ChangeState:
+        """Load a one-stream state; ``None`` or ``{}`` is a fresh one. Errors name the field."""
+        state = cls.empty(1, window, block)
+        if not data:
+            return state
+        reference_count = check_int("reference_count", data.get("reference_count"), minimum=0)
+        reference_sum = check_finite_float("reference_sum", data.get("reference_sum"), low=0.0, high=reference_count)
+        partial_count = check_int("partial_count", data.get("partial_count"), minimum=0)
+        if partial_count >= block:
+            raise ValueError(f"partial_count: must be below the block size {block}")
+        partial_sum = check_finite_float("partial_sum", data.get("partial_sum"), low=0.0, high=partial_count)
+        raw_blocks = data.get("blocks")
+        if not isinstance(raw_blocks, list) or len(raw_blocks) > window // block:
+            raise ValueError(f"blocks: must be a list of at most {window // block} block sums")
+        values = [check_finite_float("blocks", v, low=0.0, high=block) for v in raw_blocks]
+        state.reference_count[0], state.reference_sum[0] = reference_count, reference_sum
+        state.partial_count[0], state.partial_sum[0] = partial_count, partial_sum
+        state.filled[0] = len(values)
+        if values:
+            state.blocks[0, state.blocks.shape[1] - len(values) :] = values
+        return state
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What one update found, per stream.
+
+    Attributes
+    ----------
+    alarm_at : reward count (1-based, in the stream) at the first alarm in this update, or 0.
+    statistic : ``max_s G(s)`` at the first alarm, else the largest seen in this update.
+    reference_mean, reference_count, recent_mean, recent_count : before and after the
+        strongest candidate change point.
+    """
+
+    alarm_at: np.ndarray
+    statistic: np.ndarray
+    reference_mean: np.ndarray
+    reference_count: np.ndarray
+    recent_mean: np.ndarray
+    recent_count: np.ndarray
+
+
+def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """KL(Bernoulli(p) ‖ Bernoulli(q)), elementwise, with 0·log 0 = 0."""
+    q = np.clip(q, _EPS, 1.0 - _EPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.where(p > 0, p * np.log(np.maximum(p, _EPS) / q), 0.0)
+        second = np.where(p < 1, (1 - p) * np.log(np.maximum(1 - p, _EPS) / (1 - q)), 0.0)
+    return first + second
+
+
+def change_update(
+    state: ChangeState,
+    rewards: np.ndarray,
+    *,
+    threshold: float = THRESHOLD,
+    min_reference: int = MIN_REFERENCE,
+) -> tuple[ChangeState, ChangeResult]:
+    """Feed ``rewards`` of shape ``(S, b)`` (in order) and test at every block end.
+
+    All streams must be at the same position within a block (true for one stream, and for
+    the benchmark's lock-step streams). The state is updated in place and returned.
+    """
+    x = np.asarray(rewards, dtype=float)
+    block = state.block
+    streams = state.reference_count.size
+    if x.ndim != 2 or x.shape[0] != streams:
+        raise ValueError("rewards: must have shape (streams, batch)")
+    if streams and np.ptp(state.partial_count) != 0:
+        raise ValueError("partial_count: streams must be at the same position within a block")
+    alarm_at = np.zeros(streams, dtype=np.int64)
+    best = np.zeros(streams)
+    reference_mean = np.full(streams, np.nan)
+    recent_mean = np.full(streams, np.nan)
+    recent_count = np.zeros(streams, dtype=np.int64)
+    reference_count = np.zeros(streams, dtype=np.int64)
+    position = 0
+    while position < x.shape[1]:
+        room = block - int(state.partial_count[0]) if streams else block
+        take = x[:, position : position + room]
+        position += take.shape[1]
+        state.partial_sum = state.partial_sum + take.sum(axis=1)
+        state.partial_count = state.partial_count + take.shape[1]
+        if take.shape[1] < room:
+            break
+        _close_block(state, block)
+        statistic, ref_mean, new_mean, new_count = _glr(state, min_reference, block)
+        stronger = (statistic > best) & (alarm_at == 0)  # after an alarm, keep its evidence
+        best = np.where(stronger, statistic, best)
+        reference_mean = np.where(stronger, ref_mean, reference_mean)
+        recent_mean = np.where(stronger, new_mean, recent_mean)
+        recent_count = np.where(stronger, new_count, recent_count)
+        reference_count = np.where(stronger, state.count.astype(np.int64) - new_count, reference_count)
+        fired = (statistic >= threshold) & (alarm_at == 0)
+        alarm_at = np.where(fired, state.count.astype(np.int64), alarm_at)
+    return state, ChangeResult(alarm_at, best, reference_mean, reference_count, recent_mean, recent_count)
+
+
+def _close_block(state: ChangeState, block: int) -> None:
+    """Push the completed block into the window; the oldest block leaves for the reference."""
+    full = state.filled >= state.blocks.shape[1]
+    state.reference_count = state.reference_count + np.where(full, block, 0)
+    state.reference_sum = state.reference_sum + np.where(full, state.blocks[:, 0], 0.0)
+    state.blocks = np.concatenate([state.blocks[:, 1:], state.partial_sum[:, None]], axis=1)
+    state.filled = np.minimum(state.filled + 1, state.blocks.shape[1])
+    state.partial_count = np.zeros_like(state.partial_count)
+    state.partial_sum = np.zeros_like(state.partial_sum)
+
+
+def _glr(state: ChangeState, min_reference: int, block: int) -> tuple[np.ndarray, ...]:
+    """``max_s G(s)`` over the window's block boundaries, with the means at the argmax."""
+    size = state.blocks.shape[1]
+    recent_sums = np.cumsum(state.blocks[:, ::-1], axis=1)  # last 1, 2, … blocks
+    recent_counts = block * np.arange(1, size + 1, dtype=float)[None, :]
+    total_count = (state.reference_count + state.filled * block)[:, None]
+    total_sum = state.reference_sum[:, None] + recent_sums[:, -1:]
+    reference_counts = total_count - recent_counts
+    usable = (np.arange(size)[None, :] < state.filled[:, None]) & (reference_counts >= min_reference)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_recent = recent_sums / recent_counts
+        m_reference = (total_sum - recent_sums) / reference_counts
+        m_all = total_sum / total_count
+        g = reference_counts * bernoulli_kl(m_reference, m_all) + recent_counts * bernoulli_kl(m_recent, m_all)
+    g = np.where(usable & (m_recent < m_reference), g, 0.0)
+    at = np.argmax(g, axis=1)
+    rows = np.arange(g.shape[0])
+    return g[rows, at], m_reference[rows, at], m_recent[rows, at], (block * (at + 1)).astype(np.int64)
