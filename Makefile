@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-django lint lock format bench bench-policies bench-dashboard chaos clean
+.PHONY: run test test-policies test-django lint lock format bench bench-policies bench-guardrails bench-dashboard chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -68,6 +68,7 @@ bench: $(VENV)/.dev
 	$(PY) -m bench.policies --json bench/results/policies.json
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.dashboard --json bench/results/dashboard.json
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.service --json bench/results/service.json
+	$(PY) -m bench.guardrails --json bench/results/guardrails.json
 	$(PY) -m bench.summary
 
 ## chaos: the failure tests alone (they also run in `make test`): kill -9, broker and database restarts, duplicates
@@ -79,6 +80,12 @@ chaos: $(VENV)/.dev
 bench-policies: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.policies --json bench/results/policies.json
+
+## bench-guardrails: false rollbacks, detection delays and promotion of the rollback rules (~20 min)
+bench-guardrails: $(VENV)/.dev
+	mkdir -p bench/results
+	$(PY) -m bench.guardrails --json bench/results/guardrails.json
+	$(PY) -m bench.summary
 
 ## bench-dashboard: the detail page's data endpoint on 30 days of one-minute snapshots
 bench-dashboard: $(VENV)/.dev

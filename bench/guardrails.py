@@ -232,33 +232,36 @@ def calibrate(
     return out
 
 
+PROMOTION_CHECKPOINTS = (20_000, 50_000, 100_000, 200_000)
+
+
 def run_promotion(means: tuple[float, ...], experiments: int, total: int, seed: int, budget: int = 1000) -> dict:
-    """The A/B strategy with ``require_significance`` on Bernoulli arms with ``means``:
-    the share of runs that commit within ``total`` rewards (uniform split, a check every
-    ``budget`` rewards), and the share that commit to an arm that is not the best."""
+    """The A/B strategy with ``require_significance`` on Bernoulli arms with ``means``
+    (uniform split, a check every ``budget`` rewards): the share of runs committed by each
+    checkpoint, and the share committed to an arm that is not the best."""
     rng = np.random.default_rng(seed)
     arms = len(means)
     best_arms = {k for k, m in enumerate(means) if m == max(means)}
     per_check = budget // arms
-    old_commit = np.full(experiments, -1)
-    new_commit = np.full(experiments, -1)
+    committed = {"old": np.full(experiments, -1), "new": np.full(experiments, -1)}
+    committed_at = {"old": np.zeros(experiments, dtype=np.int64), "new": np.zeros(experiments, dtype=np.int64)}
     counts = np.zeros((experiments, arms))
     sums = np.zeros((experiments, arms))
     ab_tests = [policies.ABTest(arms, budget=budget, require_significance=True, alpha=0.05) for _ in range(experiments)]
     arm_index = np.repeat(np.arange(arms), per_check)
-    for _ in range(total // budget):
+    for check in range(1, total // budget + 1):
         rewards = (rng.random((experiments, arms, per_check)) < np.asarray(means)[None, :, None]).astype(float)
         counts += per_check
         sums += rewards.sum(axis=2)
         for e, policy in enumerate(ab_tests):
             if policy.committed_arm_ < 0:
                 policy.update(arm_index, rewards[e].ravel())
-                new_commit[e] = policy.committed_arm_
-        old_commit = np.where(old_commit >= 0, old_commit, _welch_commit(counts, sums))
-    return {
-        "old": _commit_summary(old_commit, best_arms),
-        "new": _commit_summary(new_commit, best_arms),
-    }
+        decisions = {"new": np.array([p.committed_arm_ for p in ab_tests]), "old": _welch_commit(counts, sums)}
+        for rule, decided in decisions.items():
+            first = (committed[rule] < 0) & (decided >= 0)
+            committed[rule][first] = decided[first]
+            committed_at[rule][first] = check * budget
+    return {rule: _commit_summary(committed[rule], committed_at[rule], best_arms, total) for rule in committed}
 
 
 def _welch_commit(counts: np.ndarray, sums: np.ndarray, alpha: float = 0.05) -> np.ndarray:
@@ -277,13 +280,15 @@ def _welch_commit(counts: np.ndarray, sums: np.ndarray, alpha: float = 0.05) -> 
     return np.where(p_values < alpha, best, -1)
 
 
-def _commit_summary(committed: np.ndarray, best_arms: set[int]) -> dict[str, Any]:
+def _commit_summary(committed: np.ndarray, at: np.ndarray, best_arms: set[int], total: int) -> dict[str, Any]:
     n = committed.size
     wrong = int(sum(1 for c in committed if c >= 0 and c not in best_arms))
     any_commit = int((committed >= 0).sum())
+    checkpoints = [c for c in PROMOTION_CHECKPOINTS if c <= total] or [total]
     return {
         "committed_rate": any_commit / n,
         "committed_interval": wilson(any_commit, n),
+        "committed_by": {str(c): float(((committed >= 0) & (at <= c)).mean()) for c in checkpoints},
         "wrong_commit_rate": wrong / n,
         "wrong_commit_interval": wilson(wrong, n),
     }
@@ -296,7 +301,12 @@ REWARDS: dict[str, Sampler] = {
 }
 DROPS = ((0.85, 0.20), (0.85, 0.65), (0.5, 0.3), (0.9, 0.85))
 HEALTHY = (200, 1000, 10_000)
-PROMOTION = {"2 equal arms": (0.5, 0.5), "5 equal arms": (0.5,) * 5, "5 arms, best +0.02": (0.5,) * 4 + (0.52,)}
+PROMOTION = {
+    "2 equal arms": (0.5, 0.5),
+    "5 equal arms": (0.5,) * 5,
+    "5 arms, best +0.02": (0.5,) * 4 + (0.52,),
+    "5 arms, best +0.05": (0.5,) * 4 + (0.55,),
+}
 
 
 def _percent(value: float | None) -> str:
@@ -350,16 +360,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         print(f"{before:.2f} → {after:.2f} {healthy:>7,}{cells}")
 
-    print(
-        f"\nPromotion: A/B test with require_significance (α = 0.05), {4 * args.horizon // 4:,} rewards, a check every 1,000"
-    )
+    total = max(PROMOTION_CHECKPOINTS) if not args.quick else args.horizon
+    checkpoints = [c for c in PROMOTION_CHECKPOINTS if c <= total] or [total]
+    print("\nPromotion: A/B test with require_significance (α = 0.05), a check every 1,000 rewards; committed by")
+    print(f"  {'':<36}" + "".join(f"{c:>10,}" for c in checkpoints))
     for index, (name, means) in enumerate(PROMOTION.items()):
-        rows = run_promotion(means, args.experiments, args.horizon, args.seed + 200 + index)
-        report["promotion"].append({"scenario": name, "means": list(means), "total": args.horizon, **rows})
-        print(
-            f"  {name:<20} committed: first release {_percent(rows['old']['committed_rate']):>8}, "
-            f"anytime {_percent(rows['new']['committed_rate']):>8}"
-        )
+        rows = run_promotion(means, args.experiments, total, args.seed + 200 + index)
+        report["promotion"].append({"scenario": name, "means": list(means), "total": total, **rows})
+        for rule, label in (("old", "first release"), ("new", "anytime")):
+            shares = "".join(f"{_percent(v):>10}" for v in rows[rule]["committed_by"].values())
+            print(f"  {name:<20}{label:>16}{shares}")
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(f"\n{report['seconds']:.0f} s")
     if args.json:
@@ -369,3 +379,94 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+# ------------------------------------------------------------------ docs/BENCHMARKS.md
+def _cell(row: dict[str, Any]) -> str:
+    return f"{_delay(row['median_delay'])} / {_delay(row['p90_delay'])} / {_percent(row['missed_rate'])}"
+
+
+def markdown_section(data: dict[str, Any]) -> list[str]:
+    """The guardrail figures as Markdown tables (for bench.summary)."""
+    lines = [
+        "### Guardrails: false rollbacks, detection delay, promotion",
+        "",
+        f"`{data['command']}` — {data['experiments']:,} simulated experiments per row, checked after every "
+        f"{data['look_every']} rewards per arm, seeded; the new rules and the first release's on the same streams.",
+        "",
+        "A/A (equal arms, 20,000 rewards per arm): share of arms ever rolled back, [95 % interval]; per experiment "
+        "in the last column.",
+        "",
+        "| arms | rewards | new default | relative | change | first release | its relative rule | Page–Hinkley | new default, per experiment |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in data["aa"]:
+        rules = row["rules"]
+        low, high = rules["default"]["false_rollback_interval"]
+        lines.append(
+            f"| {row['arms']} | {row['rewards']} | {_percent(rules['default']['false_rollback_rate'])} "
+            f"[{_percent(low)}, {_percent(high)}] | {_percent(rules['relative']['false_rollback_rate'])} | "
+            f"{_percent(rules['change']['false_rollback_rate'])} | {_percent(rules['old_default']['false_rollback_rate'])} | "
+            f"{_percent(rules['normal_relative']['false_rollback_rate'])} | {_percent(rules['page_hinkley']['false_rollback_rate'])} | "
+            f"{_percent(rules['default']['false_rollback_rate_experiment'])} |"
+        )
+    lines += [
+        "",
+        "Breaks (3 arms; arm 0 drops after the healthy rewards shown, the others stay): bad rewards it serves before "
+        "the rule fires, median / p90 / share missed within 5,000.",
+        "",
+        "| drop | after | new default | change | relative | first release | its relative rule | Page–Hinkley |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in data["breaks"]:
+        rules = row["rules"]
+        cells = " | ".join(
+            _cell(rules[r]) for r in ("default", "change", "relative", "old_default", "normal_relative", "page_hinkley")
+        )
+        lines.append(f"| {row['before']:.2f} → {row['after']:.2f} | {row['healthy']:,} | {cells} |")
+    checkpoints = list(data["promotion"][0]["new"]["committed_by"]) if data["promotion"] else []
+    lines += [
+        "",
+        "Promotion (A/B test, `require_significance`, α = 0.05, Bernoulli arms at 0.5, uniform split): share of "
+        "experiments committed by each number of rewards.",
+        "",
+        "| scenario | rule | " + " | ".join(f"{int(c):,}" for c in checkpoints) + " |",
+        "|---|---|" + "---|" * len(checkpoints),
+    ]
+    for row in data["promotion"]:
+        for rule, label in (("old", "first release"), ("new", "anytime")):
+            shares = " | ".join(_percent(v) for v in row[rule]["committed_by"].values())
+            lines.append(f"| {row['scenario']} | {label} | {shares} |")
+    return lines
+
+
+def target_rows(data: dict[str, Any], met: Callable[[bool], str]) -> list[str]:
+    """The guardrail issue's targets, each with this run's figure (for bench.summary)."""
+    worst = max(data["aa"], key=lambda row: row["rules"]["default"]["false_rollback_interval"][1])
+    low, high = worst["rules"]["default"]["false_rollback_interval"]
+    rows = [
+        f"| guardrails A/A: default false-rollback rate ≤ 1 % per arm | worst: {worst['arms']} arms, {worst['rewards']}: "
+        f"{_percent(worst['rules']['default']['false_rollback_rate'])} [{_percent(low)}, {_percent(high)}] | {met(low <= 0.01)} |"
+    ]
+    targets = {(0.85, 0.20): (25, None), (0.85, 0.65): (150, 250), (0.5, 0.3): (200, None)}
+    for row in data["breaks"]:
+        default = row["rules"]["default"]
+        limit = targets.get((row["before"], row["after"]))
+        if limit:
+            median, p90 = default["median_delay"], default["p90_delay"]
+            ok = (
+                median is not None
+                and median <= limit[0]
+                and (limit[1] is None or (p90 is not None and p90 <= limit[1]))
+            )
+            goal = f"median ≤ {limit[0]}" + (f", p90 ≤ {limit[1]}" if limit[1] else "")
+            rows.append(
+                f"| break {row['before']:.2f} → {row['after']:.2f} after {row['healthy']:,}: {goal} | {_cell(default)} | {met(ok)} |"
+            )
+        missed = default["missed_rate"] or 0.0
+        if missed > 0.01:
+            rows.append(
+                f"| break {row['before']:.2f} → {row['after']:.2f} after {row['healthy']:,}: missed ≤ 1 % | "
+                f"{_percent(missed)} | {met(False)} |"
+            )
+    return rows

@@ -2,7 +2,7 @@
 
     python -m bench.summary
 
-Reads bench/results/{policies,dashboard,service}.json and replaces the part of
+Reads bench/results/{policies,dashboard,service,guardrails}.json and replaces the part of
 docs/BENCHMARKS.md between the ``generated`` markers; the analysis around it is written by
 hand.
 """
@@ -14,6 +14,8 @@ import platform
 import subprocess
 from datetime import date
 from pathlib import Path
+
+from bench.guardrails import markdown_section, target_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -168,7 +170,9 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def targets_section(policies: dict | None, dashboard: dict | None, service: dict | None) -> list[str]:
+def targets_section(
+    policies: dict | None, dashboard: dict | None, service: dict | None, guardrails: dict | None = None
+) -> list[str]:
     """The targets of the service-level issue, each with the figure of this run that answers it."""
     rows: list[str] = []
     if policies:
@@ -219,6 +223,8 @@ def targets_section(policies: dict | None, dashboard: dict | None, service: dict
             f"| reward → decide lag p50 ≤ 1 s, p99 ≤ 3 s at half the ingest rate | p50 {lag['p50_s']:.2f} s, "
             f"p99 {lag['p99_s']:.2f} s | {_met(lag['p50_s'] <= 1 and lag['p99_s'] <= 3)} |"
         )
+    if guardrails:
+        rows += target_rows(guardrails, _met)
     if not rows:
         return []
     return ["### Against the targets", "", "| target | measured | |", "|---|---|---|", *rows]
@@ -230,10 +236,11 @@ def main() -> None:
         ("policies", policies_section),
         ("dashboard", dashboard_section),
         ("service", service_section),
+        ("guardrails", markdown_section),
     ):
         data = _load(name)
         parts += [*section(data), ""] if data else [f"*(no bench/results/{name}.json: run `make bench`)*", ""]
-    parts += [*targets_section(_load("policies"), _load("dashboard"), _load("service")), ""]
+    parts += [*targets_section(_load("policies"), _load("dashboard"), _load("service"), _load("guardrails")), ""]
     service = _load("service")
     if service and "versions" in service:
         listed = ", ".join(f"{name} {value}" for name, value in service["versions"].items())

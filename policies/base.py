@@ -491,8 +491,23 @@ class Policy:
             else:
                 value = state_array(state, key, None, integer=True)
             setattr(policy, name, value)
+        policy._check_evidence()
         policy._check_loaded_state()
         return policy
+
+    def _check_evidence(self) -> None:
+        """Reject cumulative sums no sequence of rewards could produce."""
+        tolerance = 1e-9 * np.maximum(1.0, np.abs(self.sums_) + self.sumsq_)
+        for arm in range(self.n_arms):
+            count, total, squares = self.counts_[arm], self.sums_[arm], self.sumsq_[arm]
+            if count == 0 and (total != 0.0 or squares != 0.0):
+                raise ValueError(f"sums: arm {arm} has no rewards, so its sums must be 0")
+            if count > 0 and squares * count < total * total - tolerance[arm] * count:
+                raise ValueError(f"sumsq: arm {arm}'s sum of squares is below sums²/counts, which no rewards give")
+        self._check_reward_bounds()
+
+    def _check_reward_bounds(self) -> None:
+        """Hook: policies that need rewards in [0, 1] check their sums fit."""
 
     def _check_per_arm_value(self, keyword: str, value: Any) -> float:
         """Hook: validate a per-arm hyper-parameter value given to ``add_arm``."""

@@ -96,6 +96,17 @@ class Thompson(Policy):
         super()._invalidate()
         self._draws = None
 
+    def _check_reward_bounds(self) -> None:
+        if self.model != "beta":
+            return
+        slack = 1e-9 * np.maximum(1.0, self.counts_)
+        if ((self.sums_ < -slack) | (self.sums_ > self.counts_ + slack)).any():
+            arm = int(np.flatnonzero((self.sums_ < -slack) | (self.sums_ > self.counts_ + slack))[0])
+            raise ValueError(f"sums: arm {arm}'s sum must be within [0, counts] for rewards in [0, 1]")
+        if (self.sumsq_ > self.sums_ + slack).any():
+            arm = int(np.flatnonzero(self.sumsq_ > self.sums_ + slack)[0])
+            raise ValueError(f"sumsq: arm {arm}'s sum of squares exceeds its sum, which rewards in [0, 1] cannot give")
+
     def posterior(self) -> dict[str, np.ndarray]:
         """Posterior parameters per arm.
 

@@ -170,6 +170,8 @@ def test_state_holds_only_plain_json_types(kind):
         (lambda s: s.update(params=[]), r"^params: must be a JSON object"),
         (lambda s: s["params"].update(bogus=1), r"^params\.bogus: unknown parameter"),
         (lambda s: s.update(kind="nope"), r"^kind: unknown policy"),
+        (lambda s: s.update(counts=[0, *s["counts"][1:]]), r"^sums: arm 0 has no rewards"),
+        (lambda s: s.update(sumsq=[0.0, *s["sumsq"][1:]]), r"^sumsq: arm 0's sum of squares is below"),
     ],
 )
 def test_bad_state_is_rejected_naming_the_field(kind, mutate, message):
@@ -261,3 +263,39 @@ def test_adding_an_arm_to_a_running_policy(kind):
 def test_adding_an_arm_with_an_unknown_parameter_is_an_error(kind):
     with pytest.raises(ValueError, match=r"^colour: not a per-arm parameter"):
         trained(kind).add_arm(colour=1)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "message"),
+    [
+        (
+            {"counts": [1, 0], "sums": [5.0, 0.0], "sumsq": [25.0, 0.0]},
+            r"^sums: arm 0's sum must be within \[0, counts\]",
+        ),
+        ({"counts": [2, 0], "sums": [-0.5, 0.0], "sumsq": [0.25, 0.0]}, r"^sums: arm 0's sum must be within"),
+        (
+            {"counts": [2, 1], "sums": [1.0, 0.5], "sumsq": [1.0, 0.9]},
+            r"^sumsq: arm 1's sum of squares exceeds its sum",
+        ),
+    ],
+)
+def test_a_beta_thompson_state_must_come_from_rewards_in_0_1(evidence, message):
+    state = policies.Thompson(2).get_state()
+    state.update(evidence)
+    with pytest.raises(ValueError, match=message):
+        policies.policy_from_state(state)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@settings(max_examples=30, deadline=None)
+@given(field=st.sampled_from(["counts", "sums", "sumsq"]), arm=st.integers(0, 2), value=st.floats(-1e6, 1e6))
+def test_a_tampered_state_loads_consistently_or_is_refused_by_name(kind, field, arm, value):
+    state = trained(kind).get_state()
+    state[field][arm] = int(value) if field == "counts" else value
+    try:
+        policy = policies.policy_from_state(state)
+    except ValueError as error:
+        assert str(error).split(":")[0] in {"counts", "sums", "sumsq"}, error
+        return
+    counts, sums, sumsq = policy.counts_, policy.sums_, policy.sumsq_
+    assert (sumsq * counts >= sums * sums - 1e-6 * np.maximum(1, sumsq * counts)).all()

@@ -31,7 +31,7 @@ def audit_record(
         experiment=experiment,
         actor=actor,
         kind=kind,
-        summary=summary or kind.replace(".", " ").replace("_", " "),
+        summary=summary or kind.replace(".", " ").replace("_", " ").capitalize(),
         before=before,
         after=after,
         reason=reason,

@@ -49,9 +49,25 @@ def _policy_params(
         params["scores"] = [m.validation_score for m in models]
     if kind == "naive":
         params.setdefault("arm", default_position)
-    needs_gaussian = kind in ("thompson", "discounted_thompson") and reward_kind == Experiment.RewardKind.REAL
-    if needs_gaussian and params.setdefault("model", "gaussian") != "gaussian":
-        raise InvalidInput({"policy_params": ["model: real rewards need the gaussian model"]})
+    thompson = kind in ("thompson", "discounted_thompson")
+    if thompson and reward_kind == Experiment.RewardKind.REAL:
+        if params.setdefault("model", "gaussian") != "gaussian":
+            raise InvalidInput({"policy_params": ["model: real rewards need the gaussian model"]})
+    elif (
+        thompson
+        and reward_kind == Experiment.RewardKind.BOUNDED
+        and params.setdefault("model", "gaussian") == "gaussian"
+    ):
+        # Fractional rewards: a Beta posterior would count each reward as one coin flip and
+        # waste what its spread says; the Normal–Gamma model learns the variance (regret
+        # 3.8 vs 14.1 on Beta(5, 5) vs Beta(6, 4) rewards over 5,000 rounds, 20 seeds — see
+        # tests/policies/test_convergence.py). Priors for rewards in [0, 1].
+        params.setdefault("prior_mean", 0.5)
+        params.setdefault("prior_variance", 0.25)
+    if kind == "ab_test" and params.get("require_significance") and reward_kind == Experiment.RewardKind.REAL:
+        raise InvalidInput(
+            {"policy_params": ["require_significance: the anytime test needs rewards in [0, 1] (binary or bounded)"]}
+        )
     return params
 
 
@@ -143,6 +159,7 @@ def experiment_create(
         actor,
         experiment=experiment,
         after={"policy": policy_kind, "params": params, "arms": [str(m) for m in models], "status": status},
+        summary=f"Created the experiment ({policy_kind}, {len(models)} models: {', '.join(str(m) for m in models)})",
     )
     return experiment
 

@@ -44,5 +44,10 @@ def model_version_register(
             )
     except IntegrityError:
         raise Conflict({"version": [f"model {name!r} version {version!r} is already registered"]}) from None
-    audit_record("model.registered", actor, after={"model": str(model), "artifact_uri": artifact_uri})
+    audit_record(
+        "model.registered",
+        actor,
+        after={"model": str(model), "artifact_uri": artifact_uri},
+        summary=f"Registered model {model}",
+    )
     return model

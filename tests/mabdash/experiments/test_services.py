@@ -162,3 +162,19 @@ def test_audit_entries_are_append_only(experiment):
         entry.save()
     with pytest.raises(ValueError, match="append-only"):
         entry.delete()
+
+
+def test_reward_kind_picks_the_thompson_model_and_guards_the_anytime_ab_test(make_experiment):
+    binary = make_experiment("binary-thompson")
+    assert binary.policy_params == {}  # Beta–Bernoulli: exact for 0/1 rewards
+    bounded = make_experiment("bounded-thompson", reward_kind="bounded")
+    assert bounded.policy_params == {"model": "gaussian", "prior_mean": 0.5, "prior_variance": 0.25}
+    chosen = make_experiment("bounded-beta", reward_kind="bounded", policy_params={"model": "beta"})
+    assert chosen.policy_params == {"model": "beta"}
+    with pytest.raises(InvalidInput) as caught:
+        make_experiment(
+            "real-ab", reward_kind="real", policy_kind="ab_test", policy_params={"require_significance": True}
+        )
+    assert caught.value.errors == {
+        "policy_params": ["require_significance: the anytime test needs rewards in [0, 1] (binary or bounded)"]
+    }
