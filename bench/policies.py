@@ -105,7 +105,9 @@ def regret_run(kind: str, library: str, seed: int, horizon: int, batch: int) -> 
     gaps = MEANS.max() - MEANS
     total = 0.0
     if library == "mabdash":
-        policy = policies.make_policy(kind, K, seed=seed)
+        # The strategies' own rules, like mabwiser's: no exploration floor (it costs
+        # min_share × Σ gaps per decision by design, which is not what this compares).
+        policy = policies.make_policy(kind, K, {"min_share": 0.0}, seed=seed)
         rng = np.random.default_rng(seed)
         for start in range(0, horizon, batch):
             chosen = policy.choose(rng, batch)

@@ -19,6 +19,7 @@ import numpy as np
 from policies._checks import check_finite_float, check_int
 from policies.base import DEFAULT_MIN_SHARE, Policy, split_ties
 from policies.confidence import MeanSequence, sequence_update
+from policies.detectors import proven_best
 
 #: Running sums of each arm's confidence sequence, kept in the policy state.
 _SEQUENCE_STATE = {f"sequence_{name}_": "arm_float" for name in MeanSequence.field_names()}
@@ -126,10 +127,10 @@ class ABTest(Policy):
         Returns
         -------
         dict
-            ``best`` (highest mean), ``runner_up`` (the other arm with the highest upper
-            bound; -1 with fewer than two active arms with data), ``best_lower`` and
-            ``runner_up_upper`` (NaN without a runner-up), ``bound_alpha`` and ``commit``:
-            whether the commit rule is met.
+            ``best`` (highest mean); when it is proven better than every other active arm
+            (:func:`policies.detectors.proven_best`), ``runner_up`` (the other arm with the
+            highest upper bound), ``best_lower`` and ``runner_up_upper`` — else -1 and NaN;
+            ``bound_alpha`` and ``commit``: whether the commit rule is met.
         """
         means = self.expected_rewards()
         candidates = self.active_ & (self.counts_ > 0)
@@ -137,24 +138,20 @@ class ABTest(Policy):
             candidates = self.active_
         best = int(np.argmax(np.where(candidates, np.nan_to_num(means, nan=-np.inf), -np.inf)))
         bound_alpha = self.alpha / (2 * self.n_arms)
-        sequences = MeanSequence(*(getattr(self, f"sequence_{name}_").copy() for name in MeanSequence.field_names()))
-        lower, upper = sequences.bounds(bound_alpha)
-        others = candidates.copy()
-        others[best] = False
-        result: dict[str, Any] = {
-            "best": best,
-            "runner_up": -1,
-            "best_lower": float(lower[best]),
-            "runner_up_upper": math.nan,
-            "bound_alpha": bound_alpha,
-        }
-        if not others.any():
+        result: dict[str, Any] = {"best": best, "runner_up": -1, "best_lower": math.nan, "runner_up_upper": math.nan}
+        result["bound_alpha"] = bound_alpha
+        if candidates.sum() < 2:
             result["commit"] = True
             return result
-        runner_up = int(np.argmax(np.where(others, upper, -np.inf)))
-        result.update(runner_up=runner_up, runner_up_upper=float(upper[runner_up]))
-        result["commit"] = (not self.require_significance) or bool(lower[best] > upper[runner_up])
+        proven = proven_best(self.sequences(), candidates, alpha=self.alpha)
+        if proven is not None:
+            result.update(runner_up=proven.runner_up, best_lower=proven.lower, runner_up_upper=proven.runner_up_upper)
+        result["commit"] = (not self.require_significance) or (proven is not None and proven.arm == best)
         return result
+
+    def sequences(self) -> MeanSequence:
+        """Every arm's confidence sequence, one stream per arm."""
+        return MeanSequence(*(getattr(self, f"sequence_{name}_").copy() for name in MeanSequence.field_names()))
 
     def _allocation_over_active(self) -> np.ndarray:
         if self.committed_arm_ >= 0:

@@ -290,3 +290,45 @@ def change_rule(
         "alarm_at": alarm_at,
     }
     return state, Detection(arm, "change", alarm_at is not None, evidence)
+
+
+@dataclass(frozen=True)
+class ProvenBest:
+    """An arm better than every other active arm, with anytime-valid confidence."""
+
+    arm: int
+    lower: float
+    runner_up: int
+    runner_up_upper: float
+    bound_alpha: float
+
+    def sentence(self, labels: Mapping[int, str] | None = None, alpha: float | None = None) -> str:
+        names = labels or {}
+        confidence = f" with {100 * (1 - alpha):g}% confidence" if alpha else ""
+        return (
+            f"{names.get(self.arm, f'arm #{self.arm}')} is better than every other active arm{confidence}, valid "
+            f"however often it is checked: its mean is at least {self.lower:.3f}, the next best's "
+            f"({names.get(self.runner_up, f'arm #{self.runner_up}')}) at most {self.runner_up_upper:.3f}"
+        )
+
+
+def proven_best(sequences: MeanSequence, active: Any, *, alpha: float, min_samples: int = 1) -> ProvenBest | None:
+    """The best active arm if its lower bound is above every other active arm's upper bound.
+
+    Bounds are one-sided at ``alpha / (2 K)`` each (K arms), so the chance of ever naming an
+    arm that is not the best — with equal arms, of naming any — is at most ``alpha``. The A/B
+    strategy's commit and the dashboard's "promote" suggestion both use this test.
+    """
+    active_arr = np.asarray(active, dtype=bool) & (sequences.count >= min_samples)
+    if active_arr.sum() < 2:
+        return None
+    bound_alpha = alpha / (2 * sequences.count.size)
+    lower, upper = sequences.bounds(bound_alpha)
+    means = np.where(active_arr, np.nan_to_num(sequences.mean(), nan=-np.inf), -np.inf)
+    best = int(np.argmax(means))
+    others = active_arr.copy()
+    others[best] = False
+    runner_up = int(np.argmax(np.where(others, upper, -np.inf)))
+    if lower[best] <= upper[runner_up]:
+        return None
+    return ProvenBest(best, float(lower[best]), runner_up, float(upper[runner_up]), bound_alpha)

@@ -14,11 +14,14 @@ EVENT_ID = r"[A-Za-z0-9._:\-]{1,128}"
 MAX_ARMS = 1000
 #: Rewards per POST; larger batches get 413.
 MAX_REWARD_BATCH = 10_000
+#: Outcomes one count reward may summarise.
+MAX_TRIALS = 10_000
 
 REWARD = Spec(
     name="RewardInput",
-    description="One reward. Give the decision_id that decide returned, or both experiment and arm. "
-    "A field that is null counts as not given.",
+    description="One reward. Give the decision_id that decide returned, or both experiment and arm; and "
+    "either value, or successes and trials (binary experiments: a batch of 0/1 outcomes, e.g. the correct "
+    "predictions among the last 100). A field that is null counts as not given.",
     fields={
         "event_id": Text(
             max_length=128,
@@ -38,10 +41,24 @@ REWARD = Spec(
         "arm": Integer(
             maximum=MAX_ARMS - 1, nullable=True, description="Arm position, for a reward without a decision id."
         ),
-        "value": Number(description="The reward. Binary experiments: 0 or 1; bounded: within [0, 1]."),
+        "value": Number(
+            nullable=True,
+            description="The reward. Binary experiments: 0 or 1; bounded: within [0, 1]. "
+            "Required unless successes and trials are given.",
+        ),
+        "successes": Integer(
+            maximum=MAX_TRIALS,
+            nullable=True,
+            description="Count reward (binary experiments): how many of trials outcomes were 1. With trials.",
+        ),
+        "trials": Integer(
+            minimum=1,
+            maximum=MAX_TRIALS,
+            nullable=True,
+            description="Count reward: how many 0/1 outcomes it summarises (learned as that many rewards).",
+        ),
         "observed_at": DateTime(nullable=True, description="When the outcome was observed (RFC 3339)."),
     },
-    required=frozenset({"value"}),
 )
 
 MODEL_VERSION = Spec(

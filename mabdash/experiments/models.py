@@ -258,7 +258,11 @@ class Reward(models.Model):
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="rewards", db_index=False)
     # NULL (not "") means "not tied to a decision"; the batch insert passes None through.
     decision_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    # A plain reward is one trial; a count reward (binary experiments) summarises ``trials``
+    # 0/1 outcomes and ``value`` is its number of successes. Learning expands it into its
+    # outcomes (``mabdash.experiments.services.learning.outcomes``).
     value = models.FloatField()
+    trials = models.PositiveIntegerField(default=1, db_default=1)
     decided_at = models.DateTimeField(null=True, blank=True)
     observed_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField()

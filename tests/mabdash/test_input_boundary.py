@@ -73,7 +73,8 @@ def shape(response) -> dict:
             '{"experiment": "churn", "arm": 0, "value": 1, "\\u0000": 1}',
             {
                 "(unprintable name)": [
-                    "unknown field; expected one of event_id, decision_id, experiment, arm, value, observed_at"
+                    "unknown field; expected one of event_id, decision_id, experiment, arm, value, successes, trials, "
+                    "observed_at"
                 ]
             },
         ),

@@ -43,18 +43,18 @@ ALERT_REPEAT = timedelta(hours=1)
 def _window_stats(
     experiment: Experiment, arms: dict[int, Arm], positions: list[int], window: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Count and mean of each arm's last ``window`` learned rewards."""
+    """Count (in outcomes) and mean of each arm's last ``window`` learned rewards."""
     counts = np.zeros(len(arms))
     means = np.full(len(arms), np.nan)
     for position in positions:
-        values = list(
+        rows = list(
             Reward.objects.filter(arm=arms[position], applied_version__isnull=False)
             .order_by("-applied_version", "-id")
-            .values_list("value", flat=True)[:window]
+            .values_list("value", "trials")[:window]
         )
-        if values:
-            counts[position] = len(values)
-            means[position] = float(np.mean(values))
+        if rows:
+            counts[position] = sum(trials for _, trials in rows)
+            means[position] = sum(value for value, _ in rows) / counts[position]
     return counts, means
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.db.models import Q
 from django.utils import timezone
 
-from mabdash.control.models import ActionRequest, WebhookDelivery
+from mabdash.control.models import ActionRequest, GuardrailState, WebhookDelivery
+from mabdash.control.services.monitors import ArmMonitors
 from mabdash.dashboard import charts
 from mabdash.dashboard.selectors.history import latest_entry_id
 from mabdash.dashboard.selectors.snapshots import iso, served_allocation, snapshot_series
-from mabdash.experiments.models import AuditEntry, Decision, Experiment, Override, Reward
+from mabdash.experiments.models import Arm, AuditEntry, Decision, Experiment, Override, Reward
 from mabdash.experiments.selectors import experiment_state, override_active
+from policies.detectors import proven_best
+from policies.guardrails import guardrail_config
 
 RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400, "all": None}
 LAG_SAMPLE = 2000
@@ -161,4 +165,23 @@ def control_panel(experiment: Experiment) -> dict[str, Any]:
         "deliveries": list(
             WebhookDelivery.objects.filter(webhook__experiment=experiment).select_related("webhook")[:20]
         ),
+        "winner": winner_suggestion(experiment, arms),
     }
+
+
+def winner_suggestion(experiment: Experiment, arms: list[Arm]) -> dict[str, Any] | None:
+    """The arm to promote, when the guardrails' confidence sequences prove it better than
+    every other active arm (the same anytime-valid test as the A/B strategy's commit)."""
+    if experiment.reward_kind == Experiment.RewardKind.REAL or len(arms) < 2:
+        return None
+    state = GuardrailState.objects.filter(experiment=experiment).first()
+    if state is None:
+        return None
+    alpha = guardrail_config(experiment.guardrails)["relative"]["alpha"]
+    active = [arm.status == Arm.Status.ACTIVE for arm in arms]
+    sequences = ArmMonitors(state.arms, np.array(active)).sequences(len(arms))
+    proven = proven_best(sequences, active, alpha=alpha, min_samples=50)
+    if proven is None:
+        return None
+    labels = {arm.position: str(arm.model_version) for arm in arms}
+    return {"arm": proven.arm, "label": labels[proven.arm], "sentence": proven.sentence(labels, alpha)}

@@ -107,8 +107,11 @@ class PolicySession:
                 break
             self.state.version += 1
             versions += 1
-            arms = [positions[arm_id] for _, arm_id, _ in rows]
-            values = [value for _, _, value in rows]
+            arms, values = outcomes(
+                [positions[arm_id] for _, arm_id, _, _ in rows],
+                [value for _, _, value, _ in rows],
+                [trials for _, _, _, trials in rows],
+            )
             self.policy.update(arms, values)
             for position, value in zip(arms, values, strict=True):
                 new_rewards[position].append(value)
@@ -199,14 +202,35 @@ def policy_initialize(experiment: Experiment, n_arms: int, params: dict[str, Any
 
 
 # --------------------------------------------------------------------------- rewards
-def _claim_pending(experiment_id: int, version: int, limit: int) -> list[tuple[int, int, float]]:
-    """Mark the oldest pending rewards as learned at ``version``; return (id, arm id, value) in id order."""
+def outcomes(arms: list[int], values: list[float], trials: list[int]) -> tuple[list[int], list[float]]:
+    """The rewards as the policy learns them: a count reward (``trials`` > 1, ``value``
+    successes) becomes its ``trials`` 0/1 outcomes, with the successes spread evenly
+    (outcome i is 1 when ⌊(i+1)s/n⌋ > ⌊is/n⌋) so no detector mistakes a count for a run of
+    failures. Deterministic, so the rebuild learns exactly what the live learner did."""
+    if all(n == 1 for n in trials):
+        return arms, values
+    out_arms: list[int] = []
+    out_values: list[float] = []
+    for arm, value, n in zip(arms, values, trials, strict=True):
+        if n == 1:
+            out_arms.append(arm)
+            out_values.append(value)
+            continue
+        successes = round(value)
+        out_arms += [arm] * n
+        out_values += [float((i + 1) * successes // n - i * successes // n) for i in range(n)]
+    return out_arms, out_values
+
+
+def _claim_pending(experiment_id: int, version: int, limit: int) -> list[tuple[int, int, float, int]]:
+    """Mark the oldest pending rewards as learned at ``version``; return (id, arm id, value,
+    trials) in id order."""
     pending = pending_rewards(experiment_id).order_by("id").values("id")[:limit]
     subquery, params = pending.query.sql_with_params()
     table = Reward._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET applied_version = %s WHERE id IN ({subquery}) RETURNING id, arm_id, value",
+            f"UPDATE {table} SET applied_version = %s WHERE id IN ({subquery}) RETURNING id, arm_id, value, trials",
             [version, *params],
         )
         return sorted(cursor.fetchall())  # RETURNING order is unspecified; learn in id order
@@ -278,11 +302,11 @@ def snapshots_take(min_seconds: float = 60.0) -> int:
 
 
 # --------------------------------------------------------------------------- rebuild
-def _ledger_rewards(experiment_id: int) -> Iterator[tuple[int | None, int, float]]:
+def _ledger_rewards(experiment_id: int) -> Iterator[tuple[int | None, int, float, int]]:
     yield from (
         Reward.objects.filter(experiment_id=experiment_id, applied_version__isnull=False)
         .order_by("applied_version", "id")
-        .values_list("applied_version", "arm_id", "value")
+        .values_list("applied_version", "arm_id", "value", "trials")
         .iterator(chunk_size=20_000)
     )
 
@@ -292,11 +316,12 @@ def _replay_into(policy: policies.Policy, experiment_id: int, before_version: in
     positions = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("id", "position"))
     arms: list[int] = []
     values: list[float] = []
-    for applied_version, arm_id, value in _ledger_rewards(experiment_id):
+    for applied_version, arm_id, value, trials in _ledger_rewards(experiment_id):
         if applied_version is not None and applied_version >= before_version:
             break
-        arms.append(positions[arm_id])
-        values.append(value)
+        learned_arms, learned_values = outcomes([positions[arm_id]], [value], [trials])
+        arms += learned_arms
+        values += learned_values
         if len(arms) >= 100_000:  # chunks: batches equal one-by-one updates, so this is exact
             policy.update(arms, values)
             arms, values = [], []
@@ -341,11 +366,12 @@ def policy_rebuild(experiment_id: int) -> tuple[policies.Policy, int]:
             elif change.kind == "include":
                 policy.include(change.data["position"])
 
-    for applied_version, arm_id, value in _ledger_rewards(experiment_id):
+    for applied_version, arm_id, value, trials in _ledger_rewards(experiment_id):
         assert applied_version is not None  # the query selects learned rewards only
         apply_changes_before(applied_version)
-        arms.append(positions[arm_id])
-        values.append(value)
+        learned_arms, learned_values = outcomes([positions[arm_id]], [value], [trials])
+        arms += learned_arms
+        values += learned_values
         version = max(version, applied_version)
     apply_changes_before(math.inf)
     apply_rewards()

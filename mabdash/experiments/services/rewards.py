@@ -55,6 +55,8 @@ class _Item:
     event_id: str
     generated_id: bool
     value: float
+    trials: int = 1
+    counted: bool = False  # given as successes and trials
     decision_id: str | None = None
     token: decision_ids.DecisionToken | None = None
     slug: str | None = None
@@ -82,11 +84,17 @@ def _parse(index: int, raw: Any) -> _Item | RewardOutcome:
     if errors:
         field_name, message = first_problem(errors)
         return _reject(index, event_id, field_name, message)
+    amount = _amount(clean)
+    if isinstance(amount, tuple) and isinstance(amount[0], str):
+        return _reject(index, event_id, amount[0], str(amount[1]))
+    value, trials = amount
     item = _Item(
         index=index,
         event_id=event_id or uuid.uuid4().hex,
         generated_id=event_id is None,
-        value=clean["value"],
+        value=float(value),
+        trials=int(trials),
+        counted=clean.get("trials") is not None,
         slug=clean.get("experiment"),
         position=clean.get("arm"),
         observed_at=clean.get("observed_at"),
@@ -101,6 +109,26 @@ def _parse(index: int, raw: Any) -> _Item | RewardOutcome:
     if item.token is None and (item.slug is None or item.position is None):
         return _reject(index, event_id, "decision_id", "give a decision_id, or both experiment and arm")
     return item
+
+
+def _amount(clean: dict[str, Any]) -> tuple[float, int] | tuple[str, str]:
+    """``(value, trials)`` of a checked item — a plain reward is one trial; a count reward's
+    value is its number of successes — or ``(field, problem)``."""
+    value, successes, trials = clean.get("value"), clean.get("successes"), clean.get("trials")
+    if value is not None:
+        if successes is not None or trials is not None:
+            field_name = "successes" if successes is not None else "trials"
+            return field_name, "give either value, or successes and trials, not both"
+        return value, 1
+    if successes is None and trials is None:
+        return "value", "required (or successes and trials)"
+    if trials is None:
+        return "trials", "required with successes"
+    if successes is None:
+        return "successes", "required with trials"
+    if successes > trials:
+        return "successes", f"must be at most trials ({trials})"
+    return float(successes), trials
 
 
 def _value_error(kind: str, value: float) -> str | None:
@@ -173,7 +201,10 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
         if arm_id is None:
             reject(item, "arm", f"experiment has no arm {position}")
             continue
-        problem = _value_error(experiment.reward_kind, item.value)
+        if item.counted and experiment.reward_kind != Experiment.RewardKind.BINARY:
+            reject(item, "trials", "count rewards (successes and trials) are for binary experiments")
+            continue
+        problem = None if item.counted else _value_error(experiment.reward_kind, item.value)
         if problem:
             reject(item, "value", problem)
             continue
@@ -181,7 +212,7 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
     return rejected
 
 
-_COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, decided_at, observed_at, received_at, learn"
+_COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, trials, decided_at, observed_at, received_at, learn"
 #: Event ids are unique per experiment: two experiments may use the same id independently.
 _CONFLICT = "ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING experiment_id, event_id"
 
@@ -202,9 +233,9 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
             # One statement for the whole batch: arrays in, the inserted keys out.
             cursor.execute(
                 f"INSERT INTO {table} ({_COLUMNS}) "
-                "SELECT e, x, a, d, v, da, o, %s::timestamptz, l FROM unnest(%s::text[], %s::bigint[], "
-                "%s::bigint[], %s::text[], %s::float8[], %s::timestamptz[], %s::timestamptz[], %s::bool[]) "
-                f"AS t(e, x, a, d, v, da, o, l) {_CONFLICT}",
+                "SELECT e, x, a, d, v, n, da, o, %s::timestamptz, l FROM unnest(%s::text[], %s::bigint[], "
+                "%s::bigint[], %s::text[], %s::float8[], %s::int[], %s::timestamptz[], %s::timestamptz[], "
+                f"%s::bool[]) AS t(e, x, a, d, v, n, da, o, l) {_CONFLICT}",
                 [
                     now,
                     [i.event_id for i in items],
@@ -212,6 +243,7 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
                     [i.arm_id for i in items],
                     [i.decision_id for i in items],
                     [i.value for i in items],
+                    [i.trials for i in items],
                     [i.decided_at for i in items],
                     [i.observed_at for i in items],
                     [i.learn for i in items],
@@ -219,9 +251,9 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
             )
             return {(row[0], row[1]) for row in cursor.fetchall()}
         adapt = connection.ops.adapt_datetimefield_value
-        for start in range(0, len(items), 3000):
-            chunk = items[start : start + 3000]
-            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        for start in range(0, len(items), 2500):  # 10 parameters a row, under SQLite's 32,766
+            chunk = items[start : start + 2500]
+            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
             params: list[Any] = []
             for i in chunk:
                 params += [
@@ -230,6 +262,7 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
                     i.arm_id,
                     i.decision_id,
                     i.value,
+                    i.trials,
                     adapt(i.decided_at),
                     adapt(i.observed_at),
                     adapt(now),
@@ -247,12 +280,12 @@ def _classify_existing(items: list[_Item]) -> dict[int, RewardOutcome]:
     for experiment_id in {key[0] for key in wanted}:
         event_ids = [event_id for key_experiment, event_id in wanted if key_experiment == experiment_id]
         rows = Reward.objects.filter(experiment_id=experiment_id, event_id__in=event_ids).values_list(
-            "event_id", "arm_id", "decision_id", "value"
+            "event_id", "arm_id", "decision_id", "value", "trials"
         )
         stored.update(((experiment_id, row[0]), row[1:]) for row in rows)
     outcomes = {}
     for item in items:
-        if stored.get(_key(item)) == (item.arm_id, item.decision_id, item.value):
+        if stored.get(_key(item)) == (item.arm_id, item.decision_id, item.value, item.trials):
             outcomes[item.index] = RewardOutcome(item.index, "duplicate", item.event_id)
         else:
             outcomes[item.index] = RewardOutcome(

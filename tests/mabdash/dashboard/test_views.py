@@ -243,3 +243,28 @@ def test_audit_log_filters_and_exports_csv(viewer, operator, experiment):
     page = client.get("/audit/?kind=experiment.status").content.decode()
     assert "Paused the experiment" in page and "status: running → paused" in page
     assert "True" not in page and "None" not in page and "&quot;status&quot;: &quot;paused&quot;" in page
+
+
+def _learn(experiment, client_key, means, n, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    items = [
+        {"experiment": experiment.slug, "arm": arm, "value": float(rng.random() < mean)}
+        for _ in range(n)
+        for arm, mean in enumerate(means)
+    ]
+    rewards_record(items, principal_for_key(client_key))
+    learning_cycle_run(experiment.pk)
+
+
+def test_a_proven_winner_is_suggested_for_promotion_and_equal_arms_are_not(operator, experiment, client_key):
+    Experiment.objects.filter(pk=experiment.pk).update(guardrails={"enabled": True, "relative": {"enabled": False}})
+    experiment.refresh_from_db()
+    _learn(experiment, client_key, [0.5, 0.5, 0.5], 300, seed=1)
+    page = logged_in(operator).get("/experiments/churn/").content.decode()
+    assert "data-winner" not in page
+    _learn(experiment, client_key, [0.5, 0.95, 0.5], 700, seed=2)
+    page = logged_in(operator).get("/experiments/churn/").content.decode()
+    assert 'data-winner="1"' in page and 'data-action="promote-suggested"' in page
+    assert "is better than every other active arm with 99.5% confidence, valid however often it is checked" in page

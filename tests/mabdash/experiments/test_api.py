@@ -185,7 +185,9 @@ def test_paused_and_stopped_experiments_serve_their_default_arm(
 
 
 def test_decide_follows_the_learned_allocation(api, client_key, make_experiment, model_versions):
-    experiment = make_experiment("greedy", policy_kind="epsilon_greedy", policy_params={"epsilon": 0.0})
+    experiment = make_experiment(
+        "greedy", policy_kind="epsilon_greedy", policy_params={"epsilon": 0.0, "min_share": 0.0}
+    )
     from mabdash.accounts.services import api_key_create
     from mabdash.control.services.learning_cycle import learning_cycle_run
 

@@ -96,7 +96,7 @@ def test_good_items_survive_bad_ones_and_every_rejection_names_its_field(experim
     assert statuses(outcomes) == [
         ("accepted", None),
         ("rejected", {"reward": ["must be a JSON object"]}),
-        ("rejected", {"value": ["required"]}),
+        ("rejected", {"value": ["required (or successes and trials)"]}),
         ("rejected", {"value": ["must be a number"]}),
         ("rejected", {"value": ["must be a number"]}),
         ("rejected", {"value": [finite]}),
@@ -109,7 +109,12 @@ def test_good_items_survive_bad_ones_and_every_rejection_names_its_field(experim
         ("rejected", {"event_id": [event_id]}),
         (
             "rejected",
-            {"colour": ["unknown field; expected one of event_id, decision_id, experiment, arm, value, observed_at"]},
+            {
+                "colour": [
+                    "unknown field; expected one of event_id, decision_id, experiment, arm, value, successes, "
+                    "trials, observed_at"
+                ]
+            },
         ),
         ("rejected", {"observed_at": [rfc3339]}),
         ("accepted", None),
@@ -220,3 +225,61 @@ def test_event_ids_are_unique_per_experiment_not_globally(make_experiment, exper
     assert (again.status, changed.status) == ("duplicate", "conflict")
     stored = sorted(Reward.objects.filter(event_id="E").values_list("experiment__slug", "arm__position", "value"))
     assert stored == [("churn", 0, 1.0), ("other", 1, 0.0)]
+
+
+def test_count_rewards_are_learned_as_their_outcomes_and_refused_where_they_do_not_fit(
+    experiment, principal, make_experiment
+):
+    from mabdash.experiments.models import PolicyState, Reward
+    from mabdash.experiments.services.learning import policy_rebuild, rewards_learn
+
+    batch = [
+        {"experiment": "churn", "arm": 1, "successes": 7, "trials": 10, "event_id": "hour-1"},
+        {"experiment": "churn", "arm": 1, "value": 1},
+        {"experiment": "churn", "arm": 1, "successes": 11, "trials": 10},
+        {"experiment": "churn", "arm": 1, "successes": 3},
+        {"experiment": "churn", "arm": 1, "trials": 3},
+        {"experiment": "churn", "arm": 1, "value": 1, "trials": 3},
+        {"experiment": "churn", "arm": 1, "successes": 1, "trials": 0},
+        {"experiment": "churn", "arm": 1, "successes": 1, "trials": 10_001},
+    ]
+    assert statuses(rewards_record(batch, principal)) == [
+        ("accepted", None),
+        ("accepted", None),
+        ("rejected", {"successes": ["must be at most trials (10)"]}),
+        ("rejected", {"trials": ["required with successes"]}),
+        ("rejected", {"successes": ["required with trials"]}),
+        ("rejected", {"trials": ["give either value, or successes and trials, not both"]}),
+        ("rejected", {"trials": ["must be in [1, 10000]"]}),
+        ("rejected", {"trials": ["must be in [1, 10000]"]}),
+    ]
+    assert Reward.objects.get(event_id="hour-1").trials == 10
+    # The same count again is a duplicate; a different count under the same id a conflict.
+    again = rewards_record(
+        [{"experiment": "churn", "arm": 1, "successes": 7, "trials": 10, "event_id": "hour-1"}], principal
+    )
+    other = rewards_record(
+        [{"experiment": "churn", "arm": 1, "successes": 6, "trials": 10, "event_id": "hour-1"}], principal
+    )
+    assert (again[0].status, other[0].status) == ("duplicate", "conflict")
+    rewards_learn(experiment.pk)
+    state = PolicyState.objects.get(experiment=experiment).state
+    assert (state["counts"][1], state["sums"][1], state["sumsq"][1]) == (11, 8.0, 8.0)  # 10 outcomes + 1
+    rebuilt, _ = policy_rebuild(experiment.pk)
+    assert rebuilt.get_state() == state
+    from mabdash.accounts.services import api_key_create
+
+    bounded = make_experiment("bounded", reward_kind="bounded")
+    bounded_client = principal_for_key(api_key_create(name="bounded-client", experiments=[bounded]).raw_key)
+    refused = rewards_record([{"experiment": "bounded", "arm": 0, "successes": 1, "trials": 2}], bounded_client)
+    assert statuses(refused) == [
+        ("rejected", {"trials": ["count rewards (successes and trials) are for binary experiments"]})
+    ]
+
+
+def test_count_outcomes_spread_the_successes_evenly():
+    from mabdash.experiments.services.learning import outcomes
+
+    arms, values = outcomes([2, 0], [3.0, 1.0], [8, 1])
+    assert arms == [2] * 8 + [0]
+    assert values == [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0]

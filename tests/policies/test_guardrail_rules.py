@@ -1,0 +1,114 @@
+"""The new rollback rules: coverage under every look, A/A false rollbacks, detection delays,
+exact batching, state validation and the promotion test (seeded; small configurations of
+``bench.guardrails``, whose full runs are in docs/BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.guardrails import run_aa, run_break
+from policies.change import ChangeState, change_update
+from policies.confidence import MeanSequence, sequence_update
+from policies.detectors import change_rule, proven_best, relative_rule
+
+
+def test_confidence_sequences_cover_the_mean_at_every_look():
+    """Checked every 5 rewards for 2,000 rewards: each one-sided bound at level 0.05 may be
+    wrong at *any* time in at most 5 % of streams."""
+    rng = np.random.default_rng(1)
+    streams, mean = 2000, 0.3
+    sequence = MeanSequence.empty(streams)
+    lower_wrong = np.zeros(streams, dtype=bool)
+    upper_wrong = np.zeros(streams, dtype=bool)
+    for _ in range(400):
+        sequence = sequence_update(sequence, (rng.random((streams, 5)) < mean).astype(float))
+        lower, upper = sequence.bounds(0.05)
+        lower_wrong |= lower > mean
+        upper_wrong |= upper < mean
+    assert lower_wrong.mean() <= 0.05 and upper_wrong.mean() <= 0.05
+    assert (lower_wrong.mean(), upper_wrong.mean()) == (0.005, 0.021)  # seeded: this run's exact figures
+
+
+def test_confidence_sequences_are_exact_under_any_batching():
+    rewards = np.random.default_rng(2).beta(2, 5, size=(1, 300))
+    whole = sequence_update(MeanSequence.empty(), rewards)
+    pieces = MeanSequence.empty()
+    for start, stop in ((0, 1), (1, 17), (17, 150), (150, 300)):
+        pieces = sequence_update(pieces, rewards[:, start:stop])
+    assert whole.as_dict() == pieces.as_dict()
+
+
+def test_a_stored_sequence_is_validated_by_name():
+    with pytest.raises(ValueError, match=r"^count: must be a number"):
+        MeanSequence.from_dict({"count": "x"})
+    stored = sequence_update(MeanSequence.empty(), np.array([[1.0, 0.0, 1.0]])).as_dict()
+    with pytest.raises(ValueError, match=r"^sum: must be at most count"):
+        MeanSequence.from_dict({**stored, "sum": 4.0})
+
+
+def test_equal_arms_are_rarely_rolled_back_however_often_the_rules_look():
+    """A/A, 300 experiments of 3 equal arms, 3,000 rewards each, a look every 20."""
+    rows = run_aa(3, lambda rng, shape: (rng.random(shape) < 0.5).astype(float), 300, 3000, seed=5)
+    assert rows["relative"]["false_rollback_rate"] == 0.0
+    assert rows["default"]["false_rollback_rate"] <= 0.01
+    assert rows["default"]["false_rollback_rate"] == 0.0  # seeded: this run's exact figure
+    assert rows["normal_relative"]["false_rollback_rate"] > rows["default"]["false_rollback_rate"]
+
+
+def test_a_model_that_breaks_is_caught_within_the_target_delays():
+    collapse = run_break(0.85, 0.20, 1000, experiments=200, post=1000, seed=6)["default"]
+    assert (collapse["median_delay"], collapse["missed_rate"]) == (20, 0.0)
+    slide = run_break(0.85, 0.65, 1000, experiments=200, post=2000, seed=7)["default"]
+    assert slide["median_delay"] <= 150 and slide["p90_delay"] <= 250 and slide["missed_rate"] == 0.0
+
+
+def test_change_detector_alarms_at_the_same_reward_whatever_the_batching():
+    rng = np.random.default_rng(3)
+    stream = np.concatenate([rng.random(900) < 0.8, rng.random(300) < 0.3]).astype(float)
+    whole, detection = change_rule(ChangeState.empty(), stream)
+    alarms, state = [], ChangeState.empty()
+    for start in range(0, stream.size, 7):
+        state, piece = change_rule(state, stream[start : start + 7])
+        if piece.fired:
+            alarms.append(piece.evidence["alarm_at"])
+    assert detection.fired and alarms[0] == detection.evidence["alarm_at"]
+    assert whole.as_dict() == state.as_dict()
+    assert ChangeState.from_dict(state.as_dict()).as_dict() == state.as_dict()
+    assert detection.sentence().startswith("mean reward fell from 0.8")
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        ({"reference_count": -1}, r"^reference_count: must be at least 0"),
+        ({"reference_count": 10, "reference_sum": 11.0}, r"^reference_sum: must be at most 10"),
+        ({"reference_count": 0, "reference_sum": 0.0, "partial_count": 20}, r"^partial_count: must be below"),
+        (
+            {"reference_count": 0, "reference_sum": 0.0, "partial_count": 0, "partial_sum": 0.0, "blocks": [21.0]},
+            r"^blocks: must be at most 20",
+        ),
+    ],
+)
+def test_a_stored_change_state_is_validated_by_name(stored, message):
+    with pytest.raises(ValueError, match=message):
+        ChangeState.from_dict(stored)
+
+
+def test_lock_step_streams_must_share_their_block_position():
+    state = ChangeState.empty(2)
+    state.partial_count = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^partial_count: streams must be at the same position"):
+        change_update(state, np.zeros((2, 3)))
+
+
+def test_relative_rule_names_the_better_arm_and_the_promotion_test_agrees():
+    rng = np.random.default_rng(4)
+    rewards = np.stack([(rng.random(3000) < p).astype(float) for p in (0.5, 0.6, 0.5)])
+    sequences = sequence_update(MeanSequence.empty(3), rewards)
+    fired = [d for d in relative_rule(sequences) if d.fired]
+    assert [d.arm for d in fired] == [0] and fired[0].evidence["best_arm"] == 1  # arm 2: not yet proven
+    best = proven_best(sequences, [True, True, True], alpha=0.05)
+    assert best is not None and best.arm == 1 and best.lower > best.runner_up_upper
+    assert best.sentence({1: "tree:2"}, 0.05).startswith("tree:2 is better than every other active arm with 95%")
+    assert proven_best(sequences, [True, False, True], alpha=0.05) is None  # 0.5 vs 0.5: nothing proven
