@@ -164,7 +164,8 @@ def change_update(
     """Feed ``rewards`` of shape ``(S, b)`` (in order) and test at every block end.
 
     All streams must be at the same position within a block (true for one stream, and for
-    the benchmark's lock-step streams). The state is updated in place and returned.
+    the benchmark's lock-step streams). Every block end of the batch is tested at once, on
+    arrays of shape ``(S, block ends, window blocks)``. The state is updated in place.
     """
     x = np.asarray(rewards, dtype=float)
     block = state.block
@@ -173,60 +174,106 @@ def change_update(
         raise ValueError("rewards: must have shape (streams, batch)")
     if streams and np.ptp(state.partial_count) != 0:
         raise ValueError("partial_count: streams must be at the same position within a block")
-    alarm_at = np.zeros(streams, dtype=np.int64)
-    best = np.zeros(streams)
-    reference_mean = np.full(streams, np.nan)
-    recent_mean = np.full(streams, np.nan)
-    recent_count = np.zeros(streams, dtype=np.int64)
-    reference_count = np.zeros(streams, dtype=np.int64)
-    position = 0
-    while position < x.shape[1]:
-        room = block - int(state.partial_count[0]) if streams else block
-        take = x[:, position : position + room]
-        position += take.shape[1]
-        state.partial_sum = state.partial_sum + take.sum(axis=1)
-        state.partial_count = state.partial_count + take.shape[1]
-        if take.shape[1] < room:
-            break
-        _close_block(state, block)
-        statistic, ref_mean, new_mean, new_count = _glr(state, min_reference, block)
-        stronger = (statistic > best) & (alarm_at == 0)  # after an alarm, keep its evidence
-        best = np.where(stronger, statistic, best)
-        reference_mean = np.where(stronger, ref_mean, reference_mean)
-        recent_mean = np.where(stronger, new_mean, recent_mean)
-        recent_count = np.where(stronger, new_count, recent_count)
-        reference_count = np.where(stronger, state.count.astype(np.int64) - new_count, reference_count)
-        fired = (statistic >= threshold) & (alarm_at == 0)
-        alarm_at = np.where(fired, state.count.astype(np.int64), alarm_at)
-    return state, ChangeResult(alarm_at, best, reference_mean, reference_count, recent_mean, recent_count)
+    partial = int(state.partial_count[0]) if streams else 0
+    complete = (partial + x.shape[1]) // block  # block ends in this batch
+    if complete == 0:
+        state.partial_sum = _added(state.partial_sum, x)
+        state.partial_count = state.partial_count + x.shape[1]
+        return state, _no_result(streams)
+    cut = complete * block - partial  # rewards that complete blocks
+    first = _added(state.partial_sum, x[:, : block - partial])  # the open block, closed
+    rest = x[:, block - partial : cut].reshape(streams, complete - 1, block)
+    new_blocks = np.concatenate([first[:, None], _block_sums(rest)], axis=1)  # (S, M)
+    window = state.blocks.shape[1]
+    extended = np.concatenate([state.blocks, new_blocks], axis=1)  # (S, L + M)
+    views = np.lib.stride_tricks.sliding_window_view(extended, window, axis=1)[:, 1:]  # (S, M, L)
+    ends = np.arange(1, complete + 1)
+    # At block end j the first j slots of ``extended`` have left the window: the leading
+    # empty slots of a window not yet full (zeros), then real blocks into the reference.
+    slid = np.maximum(0, state.filled[:, None] + ends[None, :] - window)
+    leaving = _running(state.reference_sum, extended[:, :complete])
+    reference_count = state.reference_count[:, None] + block * slid
+    reference_sum = np.where(slid > 0, leaving, state.reference_sum[:, None])
+    filled = np.minimum(state.filled[:, None] + ends[None, :], window)
+    statistic, ref_mean, new_mean, new_count = _glr(views, reference_count, reference_sum, filled, min_reference, block)
+    counts = reference_count + filled * block  # rewards seen at each block end
+    fired = statistic >= threshold
+    has_alarm = fired.any(axis=1)
+    first_alarm = np.argmax(fired, axis=1)
+    strongest = np.argmax(statistic, axis=1)
+    pick = np.where(has_alarm, first_alarm, strongest)  # the alarm's evidence, else the strongest
+    rows = np.arange(streams)
+    result = ChangeResult(
+        alarm_at=np.where(has_alarm, counts[rows, first_alarm], 0).astype(np.int64),
+        statistic=statistic[rows, pick],
+        reference_mean=ref_mean[rows, pick],
+        reference_count=(counts[rows, pick] - new_count[rows, pick]).astype(np.int64),
+        recent_mean=new_mean[rows, pick],
+        recent_count=np.where(statistic[rows, pick] > 0, new_count[rows, pick], 0).astype(np.int64),
+    )
+    state.blocks = extended[:, -window:].copy()
+    state.reference_count = reference_count[:, -1].astype(float)
+    state.reference_sum = reference_sum[:, -1]
+    state.filled = filled[:, -1].astype(float)
+    remainder = x[:, cut:]
+    state.partial_sum = _added(np.zeros(streams), remainder)
+    state.partial_count = np.full(streams, float(remainder.shape[1]))
+    return state, result
 
 
-def _close_block(state: ChangeState, block: int) -> None:
-    """Push the completed block into the window; the oldest block leaves for the reference."""
-    full = state.filled >= state.blocks.shape[1]
-    state.reference_count = state.reference_count + np.where(full, block, 0)
-    state.reference_sum = state.reference_sum + np.where(full, state.blocks[:, 0], 0.0)
-    state.blocks = np.concatenate([state.blocks[:, 1:], state.partial_sum[:, None]], axis=1)
-    state.filled = np.minimum(state.filled + 1, state.blocks.shape[1])
-    state.partial_count = np.zeros_like(state.partial_count)
-    state.partial_sum = np.zeros_like(state.partial_sum)
+def _running(initial: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``initial`` plus each prefix of the rows of ``values``, added left to right."""
+    return np.cumsum(np.concatenate([initial[:, None], values], axis=1), axis=1)[:, 1:]
 
 
-def _glr(state: ChangeState, min_reference: int, block: int) -> tuple[np.ndarray, ...]:
-    """``max_s G(s)`` over the window's block boundaries, with the means at the argmax."""
-    size = state.blocks.shape[1]
-    recent_sums = np.cumsum(state.blocks[:, ::-1], axis=1)  # last 1, 2, … blocks
-    recent_counts = block * np.arange(1, size + 1, dtype=float)[None, :]
-    total_count = (state.reference_count + state.filled * block)[:, None]
-    total_sum = state.reference_sum[:, None] + recent_sums[:, -1:]
+def _added(initial: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``initial`` plus the rows of ``values``, added left to right (the same totals
+    whatever the batching)."""
+    return np.cumsum(np.concatenate([initial[:, None], values], axis=1), axis=1)[:, -1]
+
+
+def _block_sums(values: np.ndarray) -> np.ndarray:
+    """Sums of the blocks of ``values`` (S, M, block), each added left to right."""
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[:2])
+    return np.cumsum(values, axis=2)[:, :, -1]
+
+
+def _no_result(streams: int) -> ChangeResult:
+    zeros = np.zeros(streams, dtype=np.int64)
+    nan = np.full(streams, np.nan)
+    return ChangeResult(zeros, np.zeros(streams), nan, zeros.copy(), nan.copy(), zeros.copy())
+
+
+def _glr(
+    windows: np.ndarray,
+    reference_count: np.ndarray,
+    reference_sum: np.ndarray,
+    filled: np.ndarray,
+    min_reference: int,
+    block: int,
+) -> tuple[np.ndarray, ...]:
+    """``max_s G(s)`` at every block end: ``windows`` (S, M, L) holds the last L blocks at
+    each of the M block ends (oldest first); returns (S, M) arrays of the statistic and the
+    means and recent count at its argmax."""
+    size = windows.shape[2]
+    recent_sums = np.cumsum(windows[:, :, ::-1], axis=2)  # last 1, 2, … blocks
+    recent_counts = block * np.arange(1, size + 1, dtype=float)[None, None, :]
+    total_count = (reference_count + filled * block)[:, :, None]
+    total_sum = reference_sum[:, :, None] + recent_sums[:, :, -1:]
     reference_counts = total_count - recent_counts
-    usable = (np.arange(size)[None, :] < state.filled[:, None]) & (reference_counts >= min_reference)
+    usable = (np.arange(size)[None, None, :] < filled[:, :, None]) & (reference_counts >= min_reference)
     with np.errstate(divide="ignore", invalid="ignore"):
         m_recent = recent_sums / recent_counts
         m_reference = (total_sum - recent_sums) / reference_counts
         m_all = total_sum / total_count
         g = reference_counts * bernoulli_kl(m_reference, m_all) + recent_counts * bernoulli_kl(m_recent, m_all)
     g = np.where(usable & (m_recent < m_reference), g, 0.0)
-    at = np.argmax(g, axis=1)
-    rows = np.arange(g.shape[0])
-    return g[rows, at], m_reference[rows, at], m_recent[rows, at], (block * (at + 1)).astype(np.int64)
+    at = np.argmax(g, axis=2)
+    pick = at[:, :, None]
+    return (
+        np.take_along_axis(g, pick, axis=2)[:, :, 0],
+        np.take_along_axis(m_reference, pick, axis=2)[:, :, 0],
+        np.take_along_axis(m_recent, pick, axis=2)[:, :, 0],
+        (block * (at + 1)).astype(np.int64),
+    )

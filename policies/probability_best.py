@@ -66,8 +66,11 @@ def beta_probability_best(alpha: np.ndarray, beta: np.ndarray, active: np.ndarra
 
 
 def _product_of_others(values: np.ndarray) -> np.ndarray:
-    """``Π_{j≠k} values[j]`` per row k, by prefix and suffix products (safe with zeros)."""
-    ones = np.ones((1, values.shape[1]))
-    prefix = np.cumprod(np.vstack([ones, values[:-1]]), axis=0)
-    suffix = np.cumprod(np.vstack([values[1:], ones])[::-1], axis=0)[::-1]
-    return np.asarray(prefix * suffix)
+    """``Π_{j≠k} values[j]`` per row k, for values in [0, 1]: by logarithms, with zeros
+    counted apart (a product with another row's zero is 0; one's own zero is left out)."""
+    zero = values <= 0.0
+    with np.errstate(divide="ignore"):
+        logs = np.where(zero, 0.0, np.log(np.where(zero, 1.0, values)))
+    total = logs.sum(axis=0, keepdims=True)
+    zeros_elsewhere = zero.sum(axis=0, keepdims=True) - zero
+    return np.asarray(np.where(zeros_elsewhere > 0, 0.0, np.exp(total - logs)))

@@ -112,3 +112,43 @@ def test_relative_rule_names_the_better_arm_and_the_promotion_test_agrees():
     assert best is not None and best.arm == 1 and best.lower > best.runner_up_upper
     assert best.sentence({1: "tree:2"}, 0.05).startswith("tree:2 is better than every other active arm with 95%")
     assert proven_best(sequences, [True, False, True], alpha=0.05) is None  # 0.5 vs 0.5: nothing proven
+
+
+def _reference_alarm(stream: np.ndarray, threshold: float, min_reference: int, block: int = 20, window: int = 2000):
+    """The GLR written the slow, obvious way: at every block end, every candidate change
+    point at a block boundary within the last ``window`` rewards, Bernoulli KL by hand."""
+
+    def kl(p: float, q: float) -> float:
+        q = min(max(q, 1e-12), 1 - 1e-12)
+        first = p * np.log(p / q) if p > 0 else 0.0
+        second = (1 - p) * np.log((1 - p) / (1 - q)) if p < 1 else 0.0
+        return first + second
+
+    for end in range(block, stream.size + 1, block):
+        seen = stream[:end]
+        total = seen.mean()
+        best = 0.0
+        for recent in range(block, min(window, end) + 1, block):
+            before, after = seen[: end - recent], seen[end - recent :]
+            if before.size < min_reference or after.mean() >= before.mean():
+                continue
+            best = max(best, before.size * kl(before.mean(), total) + after.size * kl(after.mean(), total))
+        if best >= threshold:
+            return end
+    return None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_vectorised_change_detector_matches_the_obvious_implementation(seed):
+    rng = np.random.default_rng(seed)
+    healthy, broken = rng.integers(60, 1500), rng.uniform(0.1, 0.6)
+    stream = np.concatenate([rng.random(healthy) < 0.8, rng.random(2500) < broken]).astype(float)
+    expected = _reference_alarm(stream, 12.5, 40)
+    state, detection = change_rule(ChangeState.empty(), stream)
+    assert detection.evidence["alarm_at"] == expected
+    pieces = ChangeState.empty()
+    found = None
+    for start in range(0, stream.size, 37):  # odd batches: blocks close across batches
+        pieces, piece = change_rule(pieces, stream[start : start + 37])
+        found = found or piece.evidence["alarm_at"]
+    assert found == expected and pieces.as_dict() == state.as_dict()
