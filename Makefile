@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-django lint lock format bench bench-policies bench-guardrails bench-dashboard chaos clean
+.PHONY: run test test-policies test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-dashboard chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -69,6 +69,7 @@ bench: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.dashboard --json bench/results/dashboard.json
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.service --json bench/results/service.json
 	$(PY) -m bench.guardrails --json bench/results/guardrails.json
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.counterfactual --json bench/results/counterfactual.json
 	$(PY) -m bench.summary
 
 ## chaos: the failure tests alone (they also run in `make test`): kill -9, broker and database restarts, duplicates
@@ -85,6 +86,13 @@ bench-policies: $(VENV)/.dev
 bench-guardrails: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.guardrails --json bench/results/guardrails.json
+	$(PY) -m bench.summary
+
+## bench-counterfactual: the counterfactual report on 10^5, 10^6 and 10^7 logged decisions in PostgreSQL (~15 min)
+bench-counterfactual: BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+bench-counterfactual: $(VENV)/.dev
+	mkdir -p bench/results
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.counterfactual --json bench/results/counterfactual.json
 	$(PY) -m bench.summary
 
 ## bench-dashboard: the detail page's data endpoint on 30 days of one-minute snapshots

@@ -2,9 +2,11 @@
 
     python -m bench.summary
 
-Reads bench/results/{policies,dashboard,service,guardrails}.json and replaces the part of
+Reads bench/results/{policies,dashboard,service,guardrails,counterfactual}.json (kept in
+git, so the figures can be rewritten on any machine) and replaces the part of
 docs/BENCHMARKS.md between the ``generated`` markers; the analysis around it is written by
-hand.
+hand. A section whose results file is missing keeps what the document says, so one
+benchmark can be re-run alone (``python -m bench.counterfactual --json …`` then this).
 """
 
 from __future__ import annotations
@@ -230,25 +232,88 @@ def targets_section(
     return ["### Against the targets", "", "| target | measured | |", "|---|---|---|", *rows]
 
 
+def counterfactual_section(data: dict) -> list[str]:
+    lines = [
+        "### Counterfactual report (`python -m bench.counterfactual`)",
+        "",
+        "The full report (IPS, SNIPS and DR of every fixed alternative, a replay of every strategy) "
+        "computed as the evaluation worker computes it, from decisions and rewards in PostgreSQL.",
+        "",
+        "| decisions | arms | seconds | of which reading the ledger | baseline: `count(*)` s | peak MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in data["rows"]:
+        lines.append(
+            f"| {row['decisions']:,} | {row['arms']} | {row['seconds']:.1f} | {row['read_seconds']:.1f} "
+            f"| {row['count_baseline_seconds']:.2f} | {row['peak_mib']:,.0f} |"
+        )
+    million = [row for row in data["rows"] if row["decisions"] == 1_000_000]
+    if million:
+        slowest = max(row["seconds"] for row in million)
+        peak = max(row["peak_mib"] for row in million)
+        lines += [
+            "",
+            f"Target ≤ 10 s and ≤ 1 GiB at 10⁶ decisions (3–10 arms): slowest {slowest:.1f} s, peak {peak:,.0f} MiB "
+            f"— {_met(slowest <= 10 and peak <= 1024)}.",
+        ]
+    return lines
+
+
+SECTIONS = (
+    ("policies", policies_section, "### Policies"),
+    ("dashboard", dashboard_section, "### Dashboard"),
+    ("service", service_section, "### Service"),
+    ("guardrails", markdown_section, "### Guardrails"),
+    ("counterfactual", counterfactual_section, "### Counterfactual"),
+)
+TARGETS_HEADING = "### Against the targets"
+
+
+def _kept_sections(generated: str) -> dict[str, list[str]]:
+    """The document's current sections by their heading line, to keep those not re-run."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in generated.splitlines():
+        if line.startswith("### "):
+            current = sections.setdefault(line, [])
+        elif line.startswith("<!--"):
+            current = None
+            continue
+        if current is not None:
+            current.append(line)
+    for lines in sections.values():
+        while lines and not lines[-1].strip():
+            lines.pop()
+    return sections
+
+
+def _kept(kept: dict[str, list[str]], prefix: str, name: str) -> list[str]:
+    for heading, lines in kept.items():
+        if heading.startswith(prefix):
+            return lines
+    return [f"*(no bench/results/{name}.json: run `make bench`)*"]
+
+
 def main() -> None:
+    text = DOC.read_text()
+    head, _, rest = text.partition(START)
+    generated, _, tail = rest.partition(END)
+    kept = _kept_sections(generated)
     parts = [START, "", f"Last run: {date.today().isoformat()} on {_machine()}.", ""]
-    for name, section in (
-        ("policies", policies_section),
-        ("dashboard", dashboard_section),
-        ("service", service_section),
-        ("guardrails", markdown_section),
-    ):
+    for name, section, prefix in SECTIONS:
         data = _load(name)
-        parts += [*section(data), ""] if data else [f"*(no bench/results/{name}.json: run `make bench`)*", ""]
-    parts += [*targets_section(_load("policies"), _load("dashboard"), _load("service"), _load("guardrails")), ""]
+        parts += [*(section(data) if data else _kept(kept, prefix, name)), ""]
+    inputs = [_load(name) for name in ("policies", "dashboard", "service", "guardrails")]
+    targets = targets_section(*inputs) if all(inputs) else _kept(kept, TARGETS_HEADING, "all")
+    parts += [*targets, ""]
     service = _load("service")
     if service and "versions" in service:
         listed = ", ".join(f"{name} {value}" for name, value in service["versions"].items())
         parts[4:4] = [f"Versions: {listed}.", ""]
+    else:
+        kept_versions = [line for line in generated.splitlines() if line.startswith("Versions:")]
+        parts[4:4] = [*kept_versions[:1], ""]
     parts.append(END)
-    text = DOC.read_text()
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
     DOC.write_text(head + "\n".join(parts) + tail)
     print(f"updated {DOC}")
 

@@ -161,6 +161,12 @@ class Stack:
         hostname = f"{name}-{uuid.uuid4().hex[:6]}@%h"
         self._spawn(name, worker_command(sys.executable, hostname, pool="solo"), env, restart)
 
+    def start_evaluator(self, restart: bool = False) -> None:
+        """The worker of the ``evaluation`` queue (counterfactual reports)."""
+        hostname = f"evaluator-{uuid.uuid4().hex[:6]}@%h"
+        command = worker_command(sys.executable, hostname, pool="solo", queues="evaluation")
+        self._spawn("evaluator", command, None, restart)
+
     def start_beat(self, restart: bool = False) -> None:
         self._spawn("beat", beat_command(sys.executable, str(self.var / "celerybeat-schedule")), None, restart)
 

@@ -35,10 +35,13 @@ def web_command(python: str, bind: str, workers: int, config: str = "gunicorn.co
     return [python, "-m", "gunicorn", "mabdash.wsgi", "--config", config, "--bind", bind, "--workers", str(workers)]
 
 
-def worker_command(python: str, hostname: str, *, pool: str = "prefork", concurrency: int = 1) -> list[str]:
-    """A Celery worker (the learning cycles, webhook deliveries)."""
+def worker_command(
+    python: str, hostname: str, *, pool: str = "prefork", concurrency: int = 1, queues: str = "celery"
+) -> list[str]:
+    """A Celery worker: the default queue (learning cycles, webhook deliveries), or
+    ``queues="evaluation"`` for the counterfactual reports' own worker."""
     command = [python, "-m", "celery", "-A", "mabdash", "worker", "--loglevel", "INFO", "--hostname", hostname]
-    command += ["--pool", pool, "--without-mingle", "--without-gossip"]
+    command += ["--pool", pool, "--without-mingle", "--without-gossip", "--queues", queues]
     if pool == "prefork":
         command += ["--concurrency", str(concurrency)]
     return command

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "mabdash.accounts",
     "mabdash.experiments",
     "mabdash.control",
+    "mabdash.evaluation",
     "mabdash.dashboard",
 ]
 
@@ -208,7 +209,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mabdash.experiments.tasks.snapshots_take_task",
         "schedule": 60.0,
     },
+    "counterfactual-requeue": {
+        "task": "mabdash.evaluation.tasks.counterfactual_requeue_task",
+        "schedule": 60.0,
+    },
 }
+# Counterfactual reports take seconds to minutes: they run in their own worker process
+# (`celery worker -Q evaluation`), so learning, webhooks and sweeps never wait behind them.
+CELERY_TASK_ROUTES = {"mabdash.evaluation.tasks.counterfactual_task": {"queue": "evaluation"}}
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {

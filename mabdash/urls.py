@@ -14,6 +14,7 @@ register_converter(SlugConverter, "exp")
 urlpatterns = [
     path("api/v1/", include("mabdash.experiments.urls")),
     path("api/v1/", include("mabdash.control.urls")),
+    path("api/v1/", include("mabdash.evaluation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

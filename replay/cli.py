@@ -7,12 +7,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from replay import report
+from replay.counterfactual import check_seed, coverage_table
 from replay.datasets import DatasetError, load_adult, load_creditcard, synthetic_fraud
-from replay.streams import census_stream, fraud_stream, train_and_score
+from replay.streams import Scored, census_stream, fraud_stream, train_and_score
 from replay.study import STRATEGIES, run_dataset
 
 
@@ -36,6 +38,13 @@ def parser() -> argparse.ArgumentParser:
     )
     parse.add_argument("--fraud-csv", type=Path, help="a real creditcard.csv instead of the synthetic fraud stream")
     parse.add_argument("--fraud-rows", type=int, default=150_000, help="rows of the synthetic fraud stream")
+    parse.add_argument(
+        "--counterfactual",
+        metavar="LOGGER",
+        choices=["uniform", *STRATEGIES],
+        help="also log LOGGER's traffic per request and check every off-policy estimate against the exact "
+        "counterfactual (docs/COUNTERFACTUAL.md); 'uniform' logs a uniformly random split",
+    )
     parse.add_argument("--json", type=Path, metavar="PATH", help="write all results as JSON")
     parse.add_argument("--html", type=Path, metavar="PATH", help="write a standalone HTML report with charts")
     parse.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,6 +60,18 @@ def _check(args: argparse.Namespace) -> None:
         raise SystemExit("replay: --fraud-rows must be at least 5000")
 
 
+def _logger(name: str) -> tuple[str, dict[str, Any] | None]:
+    """The logging strategy: ``uniform`` is ε-greedy with ε = 1 (a uniformly random split)."""
+    return ("epsilon_greedy", {"epsilon": 1.0}) if name == "uniform" else (name, None)
+
+
+def _alternatives(scored: Scored, strategies: list[str]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """Every strategy with the platform's defaults (validation: the models' scores)."""
+    return {
+        kind: (kind, {"scores": scored.validation.tolist()} if kind == "validation" else None) for kind in strategies
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _check(args)
@@ -58,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("quiet",)}
     steps = len(args.datasets) * args.seeds * (1 + len(args.strategies))
     results = []
+    checks: dict[str, list[dict[str, Any]]] = {}
     with tqdm(total=steps, disable=args.quiet, unit="step", file=sys.stderr) as bar:
         try:
             adult = load_adult(args.adult_dir) if "census" in args.datasets else None
@@ -78,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update()
             bar.set_description(f"{dataset}: replaying strategies")
             results.append(run_dataset(scored, args.strategies, args.rollback, progress=bar.update))
+            if args.counterfactual:
+                bar.set_description(f"{dataset}: off-policy checks")
+                checks[dataset] = coverage_table(
+                    [
+                        check_seed(s.correct, _logger(args.counterfactual), _alternatives(s, args.strategies), seed)
+                        for seed, s in enumerate(scored)
+                    ]
+                )
     for result in results:
         print(
             f"\n{report.title(result)} — drift: {result.drift_note}"
@@ -86,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(report.text_table(result))
     print("\n* drift-aware variants, not in the paper.")
+    for dataset, rows in checks.items():
+        print(f"\n{dataset}: off-policy estimates from {args.counterfactual}'s log vs the truth, {args.seeds} seeds")
+        print(report.counterfactual_table(rows))
     if args.json:
-        args.json.write_text(json.dumps(report.to_json(results, settings), indent=1))
+        args.json.write_text(json.dumps({**report.to_json(results, settings), "counterfactual": checks}, indent=1))
         print(f"wrote {args.json}")
     if args.html:
         report.write_html(results, args.html, settings)

@@ -176,3 +176,18 @@ def _html_table(result: DatasetResult) -> str:
     for line in lines[2:]:
         rows.append("<tr>" + "".join(f"<td>{c.strip()}</td>" for c in line.strip("|").split("|")) + "</tr>")
     return "<table>" + "".join(rows) + "</table>"
+
+
+def counterfactual_table(rows: list[dict[str, Any]]) -> str:
+    """The off-policy check for the terminal: estimate vs truth and coverage over seeds."""
+    header = (
+        f"{'alternative':<22}{'method':>8}{'estimate':>10}{'truth':>10}{'on-policy, all requests':>26}{'covered':>9}"
+    )
+    lines = [header]
+    for row in rows:
+        estimate = "—" if row["estimate"] is None else f"{row['estimate']:.4f}"
+        full = "" if row["full_horizon"] is None else f"{row['full_horizon']:.4f}"
+        lines.append(
+            f"{row['target']:<28}{row['method']:>8}{estimate:>10}{row['truth']:>10.4f}{full:>26}{row['covered']:>9.0%}"
+        )
+    return "\n".join(lines)

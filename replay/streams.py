@@ -167,6 +167,9 @@ class Scored:
     counts: np.ndarray  # (n_models, n_chunks, 4)
     rewards: np.ndarray  # (n_models, n_chunks)
     validation: np.ndarray  # (n_models,) reward on the validation split
+    # (n_models, n_requests): whether each model's prediction of each request of the chunks
+    # was right — every model's exact counterfactual reward per request (off-policy checks).
+    correct: np.ndarray
 
 
 def train_and_score(stream: Stream, seed: int) -> Scored:
@@ -176,13 +179,15 @@ def train_and_score(stream: Stream, seed: int) -> Scored:
     counts = np.zeros((n_models, stream.n_chunks, 4), dtype=np.int64)
     validation = np.zeros(n_models)
     start = stream.chunks[0][0]
+    correct = np.zeros((n_models, stream.chunks[-1][1] - start), dtype=bool)
     for k, model in enumerate(models):
         model.fit(stream.X[stream.train], stream.y[stream.train])
         validation[k] = reward(
             stream.kind, confusion(model.predict(stream.X[stream.validate]), stream.y[stream.validate])
         )
         predicted = model.predict(stream.X[start:])
+        correct[k] = predicted[: correct.shape[1]] == stream.y[start : start + correct.shape[1]]
         for c, (lo, hi) in enumerate(stream.chunks):
             counts[k, c] = confusion(predicted[lo - start : hi - start], stream.y[lo:hi])
     rewards = np.array([[reward(stream.kind, counts[k, c]) for c in range(stream.n_chunks)] for k in range(n_models)])
-    return Scored(stream=stream, counts=counts, rewards=rewards, validation=validation)
+    return Scored(stream=stream, counts=counts, rewards=rewards, validation=validation, correct=correct)

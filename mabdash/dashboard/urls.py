@@ -14,6 +14,11 @@ urlpatterns = [
     path("experiments/<exp:slug>/history/", experiment.experiment_history_fragment, name="experiment-history"),
     path("experiments/<exp:slug>/actions/", experiment.experiment_action, name="experiment-action"),
     path("experiments/<exp:slug>/settings/", editing.experiment_settings, name="experiment-settings"),
+    path(
+        "experiments/<exp:slug>/counterfactual/",
+        experiment.experiment_counterfactual,
+        name="experiment-counterfactual",
+    ),
     path("requests/<id:request_id>/<str:decision>/", requests.request_decision, name="request-decision"),
     path("models/", models.model_list, name="model-list"),
     path("models/new/", editing.model_create, name="model-new"),

@@ -152,6 +152,35 @@
     zoom = null;
     applyZoom();
   });
+  // What-if panel: draw the latest report's chart; while a report is computed, show its
+  // progress from the API and reload the page once it is done.
+  function whatIf() {
+    var figureData = document.getElementById("counterfactual-figure");
+    if (figureData) {
+      var figure = JSON.parse(figureData.textContent);
+      if (figure) Plotly.react("chart-counterfactual", figure.data, figure.layout, { responsive: true, displaylogo: false });
+    }
+    var progress = document.getElementById("what-if-progress");
+    if (!progress) return;
+    function poll() {
+      fetch(progress.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (report) {
+          if (String(report.id) !== progress.dataset.report) return window.setTimeout(poll, 2000);
+          if (report.status === "done" || report.status === "failed") {
+            window.location.reload();
+            return;
+          }
+          progress.querySelector(".stage").textContent = report.status + (report.stage ? " — " + report.stage : "");
+          progress.querySelector("progress").value = report.progress;
+          window.setTimeout(poll, 2000);
+        })
+        .catch(function () { window.setTimeout(poll, 5000); });
+    }
+    poll();
+  }
+
   window.setInterval(showFreshness, 1000);
   refresh();
+  whatIf();
 })();

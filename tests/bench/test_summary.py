@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.summary import service_section, targets_section
+from bench.summary import _kept_sections, counterfactual_section, service_section, targets_section
 
 RUN = {
     "decide_300": {"p50_ms": 1.54, "p95_ms": 2.21, "p99_ms": 3.04},
@@ -59,3 +59,39 @@ def test_the_targets_table_is_computed_from_the_results():
         "| reward → decide lag p50 ≤ 1 s, p99 ≤ 3 s at half the ingest rate | p50 0.23 s, p99 0.26 s | met |",
     ]
     assert targets_section(None, None, None) == []
+
+
+def test_the_counterfactual_rows_and_target_come_from_the_results():
+    rows = [
+        {
+            "decisions": 1_000_000,
+            "arms": 5,
+            "seconds": 6.04,
+            "read_seconds": 3.2,
+            "count_baseline_seconds": 0.051,
+            "peak_mib": 410.4,
+        },
+        {
+            "decisions": 1_000_000,
+            "arms": 10,
+            "seconds": 10.5,
+            "read_seconds": 3.3,
+            "count_baseline_seconds": 0.05,
+            "peak_mib": 600.0,
+        },
+    ]
+    lines = counterfactual_section({"rows": rows})
+    assert lines[6:] == [
+        "| 1,000,000 | 5 | 6.0 | 3.2 | 0.05 | 410 |",
+        "| 1,000,000 | 10 | 10.5 | 3.3 | 0.05 | 600 |",
+        "",
+        "Target ≤ 10 s and ≤ 1 GiB at 10⁶ decisions (3–10 arms): slowest 10.5 s, peak 600 MiB — **missed**.",
+    ]
+
+
+def test_sections_not_re_run_are_kept_as_the_document_has_them():
+    generated = "\nLast run: x\n\n### Service: a\n\n| row |\n\n### Guardrails: b\n\ntext\n\n"
+    assert _kept_sections(generated) == {
+        "### Service: a": ["### Service: a", "", "| row |"],
+        "### Guardrails: b": ["### Guardrails: b", "", "text"],
+    }

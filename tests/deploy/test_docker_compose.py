@@ -18,16 +18,22 @@ APP_SERVICES = [name for name, spec in SERVICES.items() if spec.get("build") == 
 
 
 def test_the_deployment_has_every_service_with_health_checks():
-    assert {"postgres", "redis", "web", "worker", "beat"} <= set(SERVICES)
-    for name in ("postgres", "redis", "web", "worker"):
+    assert {"postgres", "redis", "web", "worker", "evaluator", "beat"} <= set(SERVICES)
+    for name in ("postgres", "redis", "web", "worker", "evaluator"):
         assert "healthcheck" in SERVICES[name], name
-    assert set(APP_SERVICES) == {"migrate", "web", "worker", "beat"}
+    assert set(APP_SERVICES) == {"migrate", "web", "worker", "evaluator", "beat"}
     assert all(SERVICES[name].get("image") == "mabdash:latest" for name in APP_SERVICES)  # one image
 
 
 def test_long_running_processes_are_restarted_and_the_migration_is_not():
     restart = {name: SERVICES[name].get("restart") for name in APP_SERVICES}
-    assert restart == {"migrate": "no", "web": "unless-stopped", "worker": "unless-stopped", "beat": "unless-stopped"}
+    assert restart == {
+        "migrate": "no",
+        "web": "unless-stopped",
+        "worker": "unless-stopped",
+        "evaluator": "unless-stopped",
+        "beat": "unless-stopped",
+    }
     assert SERVICES["postgres"]["restart"] == SERVICES["redis"]["restart"] == "unless-stopped"
 
 

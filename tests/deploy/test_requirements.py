@@ -35,7 +35,7 @@ def test_the_layers_agree_on_every_shared_version():
 
 def test_the_production_image_installs_only_the_runtime():
     runtime = pins(ROOT / "requirements.txt")
-    assert not {"scikit-learn", "scipy", "tqdm", "pytest", "mabwiser"} & set(runtime)
+    assert not {"scikit-learn", "scipy", "pytest", "mabwiser"} & set(runtime)
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir --require-hashes -r requirements.txt" in dockerfile
     assert "requirements-demo" not in dockerfile and "requirements-dev" not in dockerfile

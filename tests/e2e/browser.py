@@ -71,7 +71,11 @@ def watch_csp(page) -> list[str]:
 
 
 def screenshot(page, name: str) -> Path:
+    """A full-page screenshot of a page, or of one element when given a locator."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    if hasattr(page, "evaluate_all"):  # a locator
+        page.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=True)
     return path

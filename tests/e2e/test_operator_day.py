@@ -74,6 +74,7 @@ def test_an_operators_day(production_stack, tmp_path):
         stack.manage("create_user", name, "--role", role, "--password-env", "PW", env={"PW": PASSWORDS[name]})
     stack.manage("seed_demo")  # the census models and the demo experiment
     stack.start_worker()
+    stack.start_evaluator()
     stack.start_beat()
     web = stack.start_web(workers=3)
     stack.web_url = web
@@ -185,13 +186,45 @@ def test_an_operators_day(production_stack, tmp_path):
         wait_js(olivia, "document.body.dataset.policyVersion !== undefined")
         rollback_card = olivia.locator(".history .event[data-kind='rollback.applied']").first
         sentence = rollback_card.locator(".sentence").inner_text()
-        assert sentence.startswith("census-boosting:1 (arm #2) rolled back automatically: mean reward fell"), sentence
+        # Whichever rule saw the break first says why (both, if they fired in the same look).
+        change = (
+            r"mean reward fell from 0\.\d\d over \d+ earlier rewards to 0\.\d\d over its last \d+ "
+            r"\(change evidence \d+\.\d, threshold 12\.5\)"
+        )
+        relative = (
+            r"mean reward 0\.\d\d \(at most 0\.\d\d\) vs at least 0\.\d\d for census-[a-z]+:1 \(arm #\d\), over \d+ "
+            r"rewards \(worse with 99\.5% confidence, valid however often it is checked\)"
+        )
+        rule = f"(?:{change}|{relative})"
+        assert re.fullmatch(
+            rf"census-boosting:1 \(arm #2\) rolled back automatically: {rule}(?:; {rule})?", sentence
+        ), sentence
         served_after_break = _broken_served(stack.log("simulate-census-income"))
         assert served_after_break is not None and served_after_break <= 100, served_after_break
         assert "census-boosting:1 (arm #2): active → rolled back" in rollback_card.locator(".changes").inner_text()
         save(olivia, "experiment-page-after-rollback")
         olivia.goto(f"{web}/audit/")
         save(olivia, "audit-page")
+
+        # What if: a fresh counterfactual report of the demo experiment, started in the browser.
+        olivia.goto(f"{web}/experiments/census-income/")
+        olivia.locator("[data-action=what-if]").click()
+        assert "What-if report #" in olivia.locator(".messages").inner_text()
+        wait_for(lambda: olivia.locator("#what-if-sentence").count() == 1, 180, "the What-if report")
+        wait_js(olivia, "document.getElementById('chart-counterfactual').data !== undefined")
+        targets = olivia.locator("#what-if-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.target)")
+        assert targets[:5] == [
+            "always census-logreg:1",
+            "always census-tree:1",
+            "always census-boosting:1",
+            "uniform split",
+            "current split, frozen",
+        ]
+        assert "thompson (this experiment's)" in targets and len(targets) == 13
+        assert olivia.locator("#what-if-table tr.own").count() == 1
+        sentence = olivia.locator("#what-if-sentence").inner_text()
+        assert re.match(r"^(Always serving .+|The .+ strategy) would have earned [+−]\d\.\d{3} per decision", sentence)
+        save(olivia.locator("#what-if"), "what-if-panel")  # the panel alone
         assert olivia.csp_violations == [] and ana_page.csp_violations == []
 
 

@@ -80,6 +80,8 @@ def calls(ctx: dict[str, Any]) -> dict[str, Call]:
             {"name": "Churn scoring v2", "policy": {"kind": "epsilon_greedy", "params": {"epsilon": 0.2}}},
             200,
         ),
+        "experiments_counterfactual_request": ("POST", "/api/v1/experiments/churn/counterfactual/", {}, 202),
+        "experiments_counterfactual": ("GET", "/api/v1/experiments/churn/counterfactual/", None, 200),
         "webhooks_create": ("POST", "/api/v1/experiments/churn/webhooks/", {"url": "https://h.example.com/x"}, 201),
         "webhooks_list": ("GET", "/api/v1/experiments/churn/webhooks/", None, 200),
         "webhooks_deliveries": ("GET", f"/api/v1/webhooks/{ctx['webhook_id']}/deliveries/", None, 200),

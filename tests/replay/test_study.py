@@ -36,7 +36,8 @@ def scored(rewards: list[list[float]], validation=(0.5, 0.9, 0.7), kind="census"
     counts[..., 3] = 100 - counts[..., 0]  # true negatives (the rest of 200 are errors)
     counts[..., 1] = 50
     counts[..., 2] = 50
-    return Scored(stream=stream, counts=counts, rewards=rewards_arr, validation=np.array(validation))
+    correct = np.zeros((n_models, n_chunks), dtype=bool)
+    return Scored(stream=stream, counts=counts, rewards=rewards_arr, validation=np.array(validation), correct=correct)
 
 
 FLAT = [[0.6] * 20, [0.8] * 20, [0.7] * 20]

@@ -8,6 +8,7 @@ checked against Plotly's schema all the same.
 """
 
 from mabdash.dashboard.charts.beliefs import belief_figure, beta_density, probability_best_figure
+from mabdash.dashboard.charts.counterfactual import counterfactual_figure
 from mabdash.dashboard.charts.small import served_share_figure, sparkline_figure
 from mabdash.dashboard.charts.style import EVENT_SYMBOLS, PALETTE, Figure, colour
 from mabdash.dashboard.charts.time_series import (
@@ -28,6 +29,7 @@ __all__ = [
     "belief_figure",
     "beta_density",
     "colour",
+    "counterfactual_figure",
     "cumulative_figure",
     "estimated_regret",
     "event_category",

@@ -21,10 +21,12 @@ from mabdash.accounts.roles import APPROVER, OPERATOR, VIEWER, user_has_role
 from mabdash.control.services.action_params import NEEDS_CONFIRMATION, action_params_check
 from mabdash.control.services.actions import Actor, action_submit
 from mabdash.control.services.narrative import action_sentence
+from mabdash.dashboard.selectors.counterfactual import counterfactual_panel
 from mabdash.dashboard.selectors.experiment import RANGES, control_panel, experiment_dashboard
 from mabdash.dashboard.selectors.history import experiment_history
 from mabdash.dashboard.views.access import data_endpoint, role_required
 from mabdash.errors import InvalidInput, ServiceError
+from mabdash.evaluation.services.reports import report_request
 from mabdash.experiments.models import Experiment
 from mabdash.experiments.services.experiments import STATUS_TRANSITIONS
 
@@ -72,6 +74,7 @@ def _page(
             "history_page": page,
             "history_cards": cards,
             "weight_rows": weight_rows,
+            "what_if": counterfactual_panel(experiment),
             **panel,
         },
         status=status,
@@ -194,3 +197,13 @@ def experiment_action(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.success(request, f"Done: {outcome.summary}.")
     return redirect("experiment-detail", slug=slug)
+
+
+@require_POST
+@role_required(OPERATOR)
+def experiment_counterfactual(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ask the evaluation worker for a fresh What-if report (or show the one under way)."""
+    experiment = get_object_or_404(Experiment, slug=slug)
+    report = report_request(experiment, request.user.get_username())
+    messages.success(request, f"What-if report #{report.pk} is {report.status}; this page shows it when it is done.")
+    return redirect(f"/experiments/{slug}/#what-if")

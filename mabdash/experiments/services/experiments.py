@@ -365,3 +365,18 @@ def policy_defaults(kind: str) -> dict[str, Any]:
         for name, parameter in signature.parameters.items()
         if name not in skip and parameter.default is not inspect.Parameter.empty and name != "scores"
     }
+
+
+def strategy_params(experiment: Experiment, kind: str) -> dict[str, Any] | None:
+    """The parameters strategy ``kind`` would run with on this experiment — its own if it is
+    the experiment's strategy, else the defaults filled in like at creation (validation
+    scores, the default arm, the reward model) — or None if it cannot run here (validation
+    without scores for every model)."""
+    models = [arm.model_version for arm in experiment.arms.select_related("model_version").order_by("position")]
+    own = dict(experiment.policy_params) if kind == experiment.policy_kind else {}
+    if kind == "validation":
+        own.pop("scores", None)
+    try:
+        return _policy_params(kind, own, experiment.reward_kind, models, experiment.default_position)
+    except InvalidInput:
+        return None

@@ -55,6 +55,8 @@ EXEMPT = {
     "request-decision": "the approval itself",
     "api-experiment-webhooks": "who is notified, not what is served (audited)",
     "api-webhook": "who is notified, not what is served (audited)",
+    "api-experiment-counterfactual": "asks for a counterfactual report: an estimate, nothing served changes",
+    "experiment-counterfactual": "asks for a counterfactual report: an estimate, nothing served changes",
     "login": "",
     "logout": "",
 }

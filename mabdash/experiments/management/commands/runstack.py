@@ -55,6 +55,8 @@ class Command(BaseCommand):
         supervisor = Supervisor(on_event=self.say)
         supervisor.start("web", web_command(python, options["bind"], options["web_workers"]), log=logs / "web.log")
         supervisor.start("worker", worker_command(python, "worker@%h"), log=logs / "worker.log")
+        evaluator = worker_command(python, "evaluator@%h", queues="evaluation")
+        supervisor.start("evaluator", evaluator, log=logs / "evaluator.log")
         beat = beat_command(python, f"{settings.VAR_DIR}/celerybeat-schedule")
         supervisor.start("beat", beat, log=logs / "beat.log")
         for index, extra in enumerate(options["extra"]):

@@ -1,0 +1,1 @@
+"""Counterfactual evaluation: would another strategy have done better on this traffic?"""
