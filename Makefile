@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-dashboard chaos clean
+.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-dashboard chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -17,8 +17,9 @@ $(VENV)/.runtime: requirements.txt requirements-demo.txt | $(VENV)/bin/python
 	$(PIP) install -r requirements-demo.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-demo.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements.txt requirements-demo.txt requirements-dev.txt clients/python/pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps --no-build-isolation -e clients/python
 	touch $@ $(VENV)/.runtime
 
 ## run: install, migrate, seed the demo and start web + worker + beat at http://127.0.0.1:8000
@@ -28,7 +29,11 @@ run: $(VENV)/.runtime
 	$(PY) manage.py runstack --bind 127.0.0.1:8000 $(if $(filter 1,$(SIMULATE)),--extra "$(PY) manage.py simulate")
 
 ## test: the whole suite (service-backed tests skip without PostgreSQL/Redis unless required)
-test: test-policies test-django
+test: test-policies test-client test-django
+
+# The client package's own tests (a fake server); its tests against the real stack are in tests/e2e.
+test-client: $(VENV)/.dev
+	$(PY) -m pytest -p no:django clients/python/tests
 
 # policies/ and replay/ must work without Django: their tests run with the Django plugin disabled.
 test-policies: $(VENV)/.dev

@@ -138,8 +138,9 @@ class Stack:
         self.logs[name] = log
         self.supervisor.start(name, command, env={**self.env, **(env or {})}, cwd=ROOT, log=log, restart=restart)
 
-    def start_web(self, name: str = "web", workers: int = 1, restart: bool = False) -> str:
-        port = free_port()
+    def start_web(self, name: str = "web", workers: int = 1, restart: bool = False, port: int | None = None) -> str:
+        """Start gunicorn (on ``port``, e.g. to bring a stopped server back where clients expect it)."""
+        port = port or free_port()
         config = str(ROOT / "gunicorn.conf.py")
         self._spawn(name, web_command(sys.executable, f"127.0.0.1:{port}", workers, config), None, restart)
         url = f"http://127.0.0.1:{port}"

@@ -44,6 +44,7 @@ class OpenApi:
         ]
 
     def operation_for(self, method: str, url_path: str) -> tuple[str, dict[str, Any]]:
+        url_path = url_path.partition("?")[0]
         for pattern, template in self.routes:
             if pattern.match(url_path):
                 return template, self.document["paths"][template][method.lower()]

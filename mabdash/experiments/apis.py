@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -19,6 +19,8 @@ from mabdash.experiments import selectors
 from mabdash.experiments.inputs import MAX_REWARD_BATCH, MODEL_VERSION
 from mabdash.experiments.serializers import (
     DecisionOutput,
+    DecisionReportInput,
+    DecisionReportOutput,
     ErrorOutput,
     ExperimentInput,
     ExperimentOutput,
@@ -30,12 +32,14 @@ from mabdash.experiments.serializers import (
     RewardBatchOutput,
     RewardInput,
     RewardOutcomeOutput,
+    SnapshotOutput,
     StateOutput,
 )
 from mabdash.experiments.services import experiments, registry
 from mabdash.experiments.services.audit import actor_name
 from mabdash.experiments.services.decisions import decide
 from mabdash.experiments.services.rewards import rewards_record
+from mabdash.experiments.services.snapshots import MAX_BLOCK, REFRESH_SECONDS, decisions_report, snapshot_get
 from mabdash.parsers import PayloadTooLarge
 
 ERRORS = {
@@ -171,6 +175,101 @@ class DecideApi(RateLimitedApiView):
                 "served_by": result.served_by,
                 "experiment_status": result.experiment_status,
                 "note": result.note,
+            }
+        )
+
+
+class SnapshotApi(RateLimitedApiView):
+    permission_classes = [ServeAccess]
+    rate_scope = "serve"
+
+    @extend_schema(
+        operation_id="experiments_snapshot",
+        parameters=[
+            OpenApiParameter(
+                "decisions",
+                int,
+                description=f"Signed decisions to draw from the snapshot (0–{MAX_BLOCK:,}; default 0).",
+            ),
+            OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="The ETag you hold."),
+        ],
+        responses={
+            200: SnapshotOutput,
+            304: OpenApiResponse(
+                description="Unchanged since the ETag you sent (only when no decisions are asked for)."
+            ),
+            **ERRORS,
+            **NOT_FOUND,
+        },
+        description="What decide samples from now, with a block of signed decisions drawn from it, for clients "
+        "that decide in-process (docs/CLIENT.md). Report the decisions you serve to "
+        "`POST /api/v1/experiments/{slug}/decisions/`.",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        count = _decisions_wanted(request.query_params.get("decisions", "0"))
+        snapshot = snapshot_get(slug, request.user, count)
+        if count == 0 and request.headers.get("If-None-Match") == snapshot.etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": snapshot.etag})
+        entry = snapshot.entry
+        body = {
+            "experiment": entry.slug,
+            "experiment_status": entry.status,
+            "policy_version": entry.policy_version,
+            "served_by": entry.served_by,
+            "default_arm": entry.default_position,
+            "arms": [
+                {"position": arm.position, "model": arm.model, "status": arm.status, "share": share}
+                for arm, share in zip(entry.arms, entry.allocation, strict=True)
+            ],
+            "decisions": [{"decision_id": decision_id, "arm": arm} for decision_id, arm in snapshot.decisions],
+            "refresh_seconds": REFRESH_SECONDS,
+            "etag": snapshot.etag,
+        }
+        return Response(body, headers={"ETag": snapshot.etag, "Cache-Control": "no-cache"})
+
+
+def _decisions_wanted(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_BLOCK:
+        raise InvalidInput({"decisions": [f"must be an integer in [0, {MAX_BLOCK}]"]})
+    return int(text)
+
+
+class DecisionReportApi(RateLimitedApiView):
+    permission_classes = [ServeAccess]
+    rate_scope = "serve"
+
+    @extend_schema(
+        operation_id="experiments_report_decisions",
+        request=DecisionReportInput,
+        responses={
+            200: DecisionReportOutput,
+            413: OpenApiResponse(ErrorOutput, description="More than 10,000 decisions."),
+            **ERRORS,
+            **NOT_FOUND,
+        },
+        description="Record decisions a client served from a snapshot (local mode) in the decision ledger. "
+        "Each gets an outcome: accepted, duplicate (recorded before: a retry) or rejected (not signed by this "
+        "deployment, or of another experiment).",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        body = request.data if request.stream is not None else None
+        if not isinstance(body, dict) or "decisions" not in body:
+            raise InvalidInput({"decisions": ['required: the body is {"decisions": [decision ids]}']})
+        if set(body) != {"decisions"}:
+            raise InvalidInput({sorted(set(body) - {"decisions"})[0]: ["unexpected field next to decisions"]})
+        items = body["decisions"]
+        if not isinstance(items, list) or not items:
+            raise InvalidInput({"decisions": ["must be a non-empty list of decision ids"]})
+        if len(items) > MAX_BLOCK:
+            raise PayloadTooLarge(f"decisions: {len(items)} items; at most {MAX_BLOCK} per request")
+        outcomes = decisions_report(slug, request.user, items)
+        counts = Counter(outcome.status for outcome in outcomes)
+        return Response(
+            {
+                "accepted": counts["accepted"],
+                "duplicate": counts["duplicate"],
+                "rejected": counts["rejected"],
+                "results": [outcome.as_dict() for outcome in outcomes],
             }
         )
 

@@ -155,6 +155,52 @@ class DecisionOutput(serializers.Serializer):
     note = serializers.CharField(allow_null=True)
 
 
+class SnapshotArmOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    model = ModelRefOutput()
+    status = serializers.CharField()
+    share = serializers.FloatField(help_text="Probability with which decide serves this arm now.")
+
+
+class DrawnDecisionOutput(serializers.Serializer):
+    decision_id = serializers.CharField(help_text="Signed; report it once served, send it back with the reward.")
+    arm = serializers.IntegerField(help_text="Arm position.")
+
+
+class SnapshotOutput(serializers.Serializer):
+    experiment = serializers.CharField()
+    experiment_status = serializers.CharField()
+    policy_version = serializers.IntegerField()
+    served_by = serializers.ChoiceField(choices=["policy", "default", "pin", "weights"])
+    default_arm = serializers.IntegerField()
+    arms = SnapshotArmOutput(many=True)
+    decisions = DrawnDecisionOutput(many=True, help_text="Drawn from this snapshot, in order; serve each once.")
+    refresh_seconds = serializers.FloatField(help_text="Ask again (with If-None-Match) this often.")
+    etag = serializers.CharField(help_text="The ETag header: changes whenever what decide samples from changes.")
+
+
+class DecisionReportInput(serializers.Serializer):
+    decisions = serializers.ListField(
+        child=serializers.CharField(max_length=100), min_length=1, max_length=10_000, help_text="Served decision ids."
+    )
+
+
+class DecisionReportItemOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    decision_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class DecisionReportOutput(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = DecisionReportItemOutput(many=True)
+
+
 class ArmStateOutput(serializers.Serializer):
     position = serializers.IntegerField()
     model = ModelRefWithIdOutput()

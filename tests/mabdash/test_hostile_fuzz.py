@@ -138,6 +138,7 @@ def valid_bodies(ctx: dict[str, Any]) -> dict[tuple[str, str], Any]:
             "guardrails": {"window": 100},
             "reason": "r",
         },
+        ("POST", "/api/v1/experiments/churn/decisions/"): {"decisions": ["AQAA.x"]},
         ("POST", "/api/v1/experiments/churn/counterfactual/"): {"since": "2026-01-01T00:00:00Z"},
         ("POST", "/api/v1/requests/1/approve/"): {"reason": "r"},
         ("POST", "/api/v1/requests/1/withdraw/"): {"reason": "r"},

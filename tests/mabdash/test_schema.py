@@ -80,6 +80,8 @@ def calls(ctx: dict[str, Any]) -> dict[str, Call]:
             {"name": "Churn scoring v2", "policy": {"kind": "epsilon_greedy", "params": {"epsilon": 0.2}}},
             200,
         ),
+        "experiments_snapshot": ("GET", "/api/v1/experiments/churn/snapshot/?decisions=2", None, 200),
+        "experiments_report_decisions": ("POST", "/api/v1/experiments/churn/decisions/", {"decisions": ["x.y"]}, 200),
         "experiments_counterfactual_request": ("POST", "/api/v1/experiments/churn/counterfactual/", {}, 202),
         "experiments_counterfactual": ("GET", "/api/v1/experiments/churn/counterfactual/", None, 200),
         "webhooks_create": ("POST", "/api/v1/experiments/churn/webhooks/", {"url": "https://h.example.com/x"}, 201),

@@ -130,3 +130,39 @@ class DecisionBuffer:
 
 
 decision_buffer = DecisionBuffer()
+
+
+def decisions_insert(rows: list[DecisionRow]) -> set[str]:
+    """Write decisions now, each at most once; the ids that were new (the others were already
+    in the ledger — a client's retry). Served counts grow by the new ones only."""
+    if not rows:
+        return set()
+    table = Decision._meta.db_table
+    columns = "decision_id, experiment_id, arm_id, propensity, policy_version, served_by, created_at"
+    inserted: list[tuple[str, int]] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            part = rows[start : start + 1000]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
+            params = [
+                value
+                for decision_id, experiment_id, arm_id, propensity, version, served_by, issued_ms in part
+                for value in (
+                    decision_id,
+                    experiment_id,
+                    arm_id,
+                    propensity,
+                    version,
+                    served_by,
+                    datetime.fromtimestamp(issued_ms / 1000, tz=UTC),
+                )
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} "
+                "ON CONFLICT (decision_id) DO NOTHING RETURNING decision_id, arm_id",
+                params,
+            )
+            inserted += cursor.fetchall()
+        for arm_id, count in sorted(Counter(arm_id for _, arm_id in inserted).items()):
+            Arm.objects.filter(pk=arm_id).update(served_count=F("served_count") + count)
+    return {decision_id for decision_id, _ in inserted}

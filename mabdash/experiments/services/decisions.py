@@ -11,7 +11,7 @@ from mabdash.accounts.permissions import check_experiment_access
 from mabdash.experiments import decision_ids
 from mabdash.experiments.models import Experiment
 from mabdash.experiments.services.decision_log import decision_buffer
-from mabdash.experiments.serving import serving_cache
+from mabdash.experiments.serving import ServingEntry, serving_cache
 
 _NOTES: dict[str, str] = {
     Experiment.Status.DRAFT: "experiment is a draft; serving its default arm",
@@ -42,22 +42,11 @@ def decide(slug: str, principal: Any) -> DecisionResult:
     """
     entry = serving_cache.get(slug)
     check_experiment_access(principal, entry.experiment_id, slug)
-    # The entry's allocation is exactly what is served (the default arm unless running).
-    position = entry.sample(random.random())
-    propensity = entry.allocation[position]
-    served_by = entry.served_by
-    arm = entry.arms[position]
     issued_ms = time.time_ns() // 1_000_000
-    decision_id = decision_ids.encode(
-        experiment_id=entry.experiment_id,
-        position=position,
-        policy_version=entry.policy_version,
-        issued_ms=issued_ms,
-        served_by=served_by,
-        propensity=propensity,
-    )
+    decision_id, position, propensity = draw(entry, issued_ms)
+    arm = entry.arms[position]
     decision_buffer.add(
-        (decision_id, entry.experiment_id, arm.arm_id, propensity, entry.policy_version, served_by, issued_ms)
+        (decision_id, entry.experiment_id, arm.arm_id, propensity, entry.policy_version, entry.served_by, issued_ms)
     )
     return DecisionResult(
         decision_id=decision_id,
@@ -65,7 +54,22 @@ def decide(slug: str, principal: Any) -> DecisionResult:
         model=arm.model,
         propensity=propensity,
         policy_version=entry.policy_version,
-        served_by=served_by,
+        served_by=entry.served_by,
         experiment_status=entry.status,
         note=_NOTES.get(entry.status),
     )
+
+
+def draw(entry: ServingEntry, issued_ms: int) -> tuple[str, int, float]:
+    """One signed decision from the entry's allocation (exactly what is served)."""
+    position = entry.sample(random.random())
+    propensity = entry.allocation[position]
+    decision_id = decision_ids.encode(
+        experiment_id=entry.experiment_id,
+        position=position,
+        policy_version=entry.policy_version,
+        issued_ms=issued_ms,
+        served_by=entry.served_by,
+        propensity=propensity,
+    )
+    return decision_id, position, propensity

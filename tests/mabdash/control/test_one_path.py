@@ -25,6 +25,7 @@ READ_ONLY = {
     "api-experiments": "GET lists; POST creates (see EXEMPT)",
     "api-experiment-detail": "",
     "api-experiment-state": "",
+    "api-experiment-snapshot": "",
     "api-experiment-requests": "",
     "api-webhook-deliveries": "",
     "api-schema": "",
@@ -45,6 +46,7 @@ READ_ONLY = {
 EXEMPT = {
     "api-decide": "serving (the data plane), not a change of the experiment",
     "api-rewards": "the reward ledger (the data plane)",
+    "api-experiment-decisions": "the decision ledger: decisions a client served (the data plane)",
     "api-models": "registering a model version changes no experiment",
     "api-experiments": "creating an experiment: there is nothing to approve it against yet",
     "model-new": "registering a model version changes no experiment",

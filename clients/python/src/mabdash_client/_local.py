@@ -1,0 +1,217 @@
+"""Local mode: decisions handed out in-process from blocks the server drew and signed.
+
+The server's snapshot endpoint returns what decide samples from now and a block of signed
+decisions drawn from it. The client hands them out one per request (a ``deque.popleft``),
+reports the ones it served (batched, in the background) so the decision ledger stays
+complete, and polls the snapshot every ``refresh_interval`` seconds with ``If-None-Match``:
+when a pin, a rollback or new learning changes what is served, the unused draws are thrown
+away (draws do not depend on the request, so that biases nothing) and a new block is used.
+
+When no signed draw is at hand (the block ran out, the server is unreachable) the client
+asks the server (remote decide); if that fails too it samples the last snapshot itself —
+``served_by="offline"``, no decision id, the reward is sent by experiment and arm — and once
+the snapshot is older than ``max_staleness`` it serves the snapshot's default arm
+(``served_by="offline_default"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from mabdash_client._sender import RewardSender
+from mabdash_client._types import Decision, MabdashError
+
+logger = logging.getLogger("mabdash_client")
+
+
+@dataclass
+class _Experiment:
+    """What the client holds for one experiment."""
+
+    slug: str
+    snapshot: dict[str, Any]
+    etag: str
+    fetched_at: float
+    pool: deque[tuple[str, int, float]] = field(default_factory=deque)  # (decision id, arm, drawn at)
+    cdf: list[float] = field(default_factory=list)
+    reporter: RewardSender | None = None
+
+    def adopt(self, snapshot: dict[str, Any], etag: str, now: float) -> None:
+        """A new snapshot: its draws replace the old ones (same ETag: they are added)."""
+        same = etag == self.etag
+        self.snapshot, self.etag, self.fetched_at = snapshot, etag, now
+        drawn = [(d["decision_id"], int(d["arm"]), now) for d in snapshot["decisions"]]
+        if same:
+            self.pool.extend(drawn)
+        else:
+            self.pool = deque(drawn)
+        total, cdf = 0.0, []
+        for arm in snapshot["arms"]:
+            total += float(arm["share"])
+            cdf.append(total)
+        self.cdf = cdf
+
+
+class LocalDecider:
+    """Keeps every experiment's snapshot and signed draws fresh; hands out decisions."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        make_reporter: Callable[[str], RewardSender],
+        *,
+        block_size: int,
+        refresh_interval: float,
+        max_staleness: float,
+        draw_max_age: float,
+        remote_decide: Callable[[str], Decision],
+    ) -> None:
+        if not 1 <= block_size <= 10_000:
+            raise ValueError(f"block_size: must be 1 … 10,000, got {block_size}")
+        if not refresh_interval > 0:
+            raise ValueError(f"refresh_interval: must be > 0, got {refresh_interval}")
+        self._http = http
+        self._make_reporter = make_reporter
+        self._block_size = block_size
+        self._refresh_interval = refresh_interval
+        self._max_staleness = max_staleness
+        self._draw_max_age = draw_max_age
+        self._remote_decide = remote_decide
+        self._experiments: dict[str, _Experiment] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._random = random.Random()
+        self._stats_lock = threading.Lock()
+        self.stats = dict.fromkeys(("local", "remote_fallback", "offline", "offline_default", "refreshes"), 0)
+
+    def decide(self, slug: str) -> Decision:
+        experiment = self._experiments.get(slug) or self._first_snapshot(slug)
+        now = time.monotonic()
+        while experiment.pool:
+            try:
+                decision_id, arm, drawn_at = experiment.pool.popleft()
+            except IndexError:  # another thread took the last one
+                break
+            if now - drawn_at > self._draw_max_age:
+                continue  # drawn too long ago for the ledger's time to be right
+            if len(experiment.pool) < self._block_size // 2:
+                self._wake.set()
+            assert experiment.reporter is not None
+            experiment.reporter.put({"decision_id": decision_id})
+            self._count("local")
+            return self._decision(experiment, arm, decision_id, served_by=experiment.snapshot["served_by"])
+        self._wake.set()
+        try:
+            decision = self._remote_decide(slug)
+            self._count("remote_fallback")
+            return decision
+        except MabdashError:
+            return self._offline(experiment, now)
+
+    def close(self, timeout: float | None) -> list[Any]:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        return [e.reporter.close(timeout) for e in self._experiments.values() if e.reporter is not None]
+
+    def flush(self, timeout: float | None) -> list[Any]:
+        return [e.reporter.flush(timeout) for e in self._experiments.values() if e.reporter is not None]
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self.stats[name] += 1
+
+    def _first_snapshot(self, slug: str) -> _Experiment:
+        with self._lock:
+            if slug in self._experiments:
+                return self._experiments[slug]
+            snapshot, etag = self._fetch(slug, self._block_size, None)
+            if snapshot is None:
+                raise MabdashError(f"decide: no snapshot of {slug!r} yet")
+            experiment = _Experiment(slug, {}, "", 0.0, reporter=self._make_reporter(slug))
+            experiment.adopt(snapshot, etag, time.monotonic())
+            self._experiments[slug] = experiment
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._refresh_loop, name="mabdash-snapshots", daemon=True)
+                self._thread.start()
+            return experiment
+
+    def _fetch(self, slug: str, decisions: int, etag: str | None) -> tuple[dict[str, Any] | None, str]:
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._http.get(
+            f"/api/v1/experiments/{quote(slug, safe='')}/snapshot/", params={"decisions": decisions}, headers=headers
+        )
+        if response.status_code == 304:
+            return None, etag or ""
+        if response.status_code != 200:
+            raise MabdashError(f"snapshot: HTTP {response.status_code}", response.status_code)
+        self._count("refreshes")
+        return response.json(), response.headers.get("ETag", "")
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._refresh_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            for experiment in list(self._experiments.values()):
+                try:
+                    self._refresh(experiment)
+                except (httpx.TransportError, MabdashError) as error:
+                    logger.warning(
+                        "mabdash: snapshot of %s not refreshed (%s); serving the last one", experiment.slug, error
+                    )
+
+    def _refresh(self, experiment: _Experiment) -> None:
+        changed, etag = self._fetch(experiment.slug, 0, experiment.etag)
+        now = time.monotonic()
+        if changed is None and len(experiment.pool) >= self._block_size // 2:
+            experiment.fetched_at = now  # confirmed current
+            return
+        snapshot, etag = self._fetch(experiment.slug, self._block_size, None)
+        if snapshot is not None:
+            experiment.adopt(snapshot, etag, time.monotonic())
+
+    def _offline(self, experiment: _Experiment, now: float) -> Decision:
+        snapshot = experiment.snapshot
+        if now - experiment.fetched_at > self._max_staleness or not experiment.cdf or experiment.cdf[-1] <= 0:
+            self._count("offline_default")
+            return self._decision(experiment, int(snapshot["default_arm"]), "", served_by="offline_default", share=1.0)
+        self._count("offline")
+        arm = min(bisect_right(experiment.cdf, self._random.random() * experiment.cdf[-1]), len(experiment.cdf) - 1)
+        return self._decision(experiment, arm, "", served_by="offline")
+
+    @staticmethod
+    def _decision(
+        experiment: _Experiment, arm: int, decision_id: str, served_by: str, share: float | None = None
+    ) -> Decision:
+        snapshot = experiment.snapshot
+        entry = snapshot["arms"][arm]
+        model = entry["model"]
+        return Decision(
+            experiment=experiment.slug,
+            arm=arm,
+            model_name=str(model["name"]),
+            model_version=str(model["version"]),
+            artifact_uri=str(model.get("artifact_uri", "")),
+            decision_id=decision_id,
+            propensity=float(entry["share"]) if share is None else share,
+            policy_version=int(snapshot["policy_version"]),
+            served_by=served_by,
+        )

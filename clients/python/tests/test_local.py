@@ -1,0 +1,137 @@
+"""Local mode against a fake server: signed draws handed out in order, snapshots that change,
+and what happens when the server cannot be reached."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+from mabdash_client import Client
+
+
+class SnapshotServer:
+    """Serves a snapshot with numbered draws; can change it, or go down."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.arm = 1
+        self.down = False
+        self.drawn = 0
+        self.reported: list[str] = []
+        self.rewards: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("down")
+        path = request.url.path
+        if path.endswith("/snapshot/"):
+            etag = f'"v{self.version}"'
+            count = int(request.url.params.get("decisions", "0"))
+            if count == 0 and request.headers.get("If-None-Match") == etag:
+                return httpx.Response(304, headers={"ETag": etag})
+            decisions = []
+            for _ in range(count):
+                self.drawn += 1
+                decisions.append({"decision_id": f"v{self.version}.{self.drawn}", "arm": self.arm})
+            shares = [1.0 if k == self.arm else 0.0 for k in range(3)]
+            body = {
+                "experiment": "exp",
+                "experiment_status": "running",
+                "policy_version": self.version,
+                "served_by": "policy",
+                "default_arm": 0,
+                "arms": [
+                    {"position": k, "model": {"name": f"m{k}", "version": "1"}, "status": "active", "share": shares[k]}
+                    for k in range(3)
+                ],
+                "decisions": decisions,
+                "refresh_seconds": 1.0,
+                "etag": etag,
+            }
+            return httpx.Response(200, json=body, headers={"ETag": etag})
+        if path.endswith("/decisions/"):
+            ids = json.loads(request.content)["decisions"]
+            self.reported += ids
+            results = [{"index": i, "decision_id": d, "status": "accepted"} for i, d in enumerate(ids)]
+            return httpx.Response(200, json={"accepted": len(ids), "duplicate": 0, "rejected": 0, "results": results})
+        if path.endswith("/rewards/"):
+            items = json.loads(request.content)["rewards"]
+            self.rewards += items
+            return httpx.Response(
+                200, json={"results": [{"index": i, "status": "accepted"} for i in range(len(items))]}
+            )
+        self.drawn += 1  # remote decide
+        decision = {
+            "decision_id": f"remote.{self.drawn}",
+            "arm": self.arm,
+            "model": {"name": f"m{self.arm}", "version": "1"},
+            "propensity": 1.0,
+            "policy_version": self.version,
+            "served_by": "policy",
+        }
+        return httpx.Response(200, json=decision)
+
+
+def local_client(server: SnapshotServer, **options) -> Client:
+    options = {"block_size": 10, "refresh_interval": 0.02, "max_batch_age": 0.01, **options}
+    return Client("http://m.test", "mab_k", mode="local", transport=httpx.MockTransport(server), **options)
+
+
+def wait(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_draws_are_served_in_order_reported_and_refilled():
+    server = SnapshotServer()
+    with local_client(server) as client:
+        decisions = [client.decide("exp") for _ in range(30)]
+        client.flush(timeout=5)
+        stats = client.stats
+    ids = [d.decision_id for d in decisions]
+    assert ids[:10] == [f"v1.{i}" for i in range(1, 11)]  # the first block, in order
+    assert len(set(ids)) == 30 and all(d.arm == 1 and d.propensity == 1.0 for d in decisions)
+    assert sorted(server.reported) == sorted(i for i in ids if not i.startswith("remote."))
+    assert stats["decided_local"] + stats["decided_remote_fallback"] == 30
+    assert stats["decisions_recorded"] == stats["decided_local"]
+
+
+def test_a_changed_snapshot_replaces_the_unused_draws():
+    server = SnapshotServer()
+    with local_client(server, block_size=1_000) as client:
+        assert client.decide("exp").arm == 1
+        server.version, server.arm = 2, 2  # e.g. a pin on arm 2
+        wait(lambda: client.decide("exp").arm == 2)
+        decision = client.decide("exp")
+    assert decision.decision_id.startswith("v2.") and decision.policy_version == 2
+
+
+def test_without_the_server_decisions_come_from_the_last_snapshot_then_the_default_arm():
+    server = SnapshotServer()
+    client = local_client(server, block_size=2, max_staleness=0.3, retry_cap=0.01)
+    first = client.decide("exp")
+    server.down = True
+    while (decision := client.decide("exp")).decision_id:
+        pass  # the signed draws in hand are used up first
+    assert (decision.served_by, decision.arm, decision.propensity) == ("offline", 1, 1.0)
+    client.reward(decision, value=1.0, event_id="offline-1")
+    time.sleep(0.35)
+    stale = client.decide("exp")
+    assert (stale.served_by, stale.arm, stale.propensity, stale.decision_id) == ("offline_default", 0, 1.0, "")
+    server.down = False
+    report = client.close(timeout=5)
+    assert report.complete
+    assert {"experiment": "exp", "arm": 1, "event_id": "offline-1", "value": 1.0} in server.rewards
+    assert first.decision_id == "v1.1"
+
+
+def test_local_mode_options_are_checked():
+    with pytest.raises(ValueError, match="mode"):
+        Client("http://m.test", "k", mode="nearby")  # type: ignore[arg-type]
+    server = SnapshotServer()
+    with pytest.raises(ValueError, match="block_size"):
+        local_client(server, block_size=0)
