@@ -6,15 +6,16 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-dashboard chaos clean
+.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-client bench-dashboard chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 
 # The locked files (with hashes) are generated from requirements*.in by `make lock`.
-$(VENV)/.runtime: requirements.txt requirements-demo.txt | $(VENV)/bin/python
+$(VENV)/.runtime: requirements.txt requirements-demo.txt clients/python/pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -r requirements-demo.txt
+	$(PIP) install --no-deps --no-build-isolation -e clients/python
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-demo.txt requirements-dev.txt clients/python/pyproject.toml | $(VENV)/bin/python
@@ -75,6 +76,7 @@ bench: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.service --json bench/results/service.json
 	$(PY) -m bench.guardrails --json bench/results/guardrails.json
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.counterfactual --json bench/results/counterfactual.json
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.client --json bench/results/client.json
 	$(PY) -m bench.summary
 
 ## chaos: the failure tests alone (they also run in `make test`): kill -9, broker and database restarts, duplicates
@@ -98,6 +100,13 @@ bench-counterfactual: BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/p
 bench-counterfactual: $(VENV)/.dev
 	mkdir -p bench/results
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.counterfactual --json bench/results/counterfactual.json
+	$(PY) -m bench.summary
+
+## bench-client: the Python client against the real deployment (local/remote decide, batched rewards, lag)
+bench-client: BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+bench-client: $(VENV)/.dev
+	mkdir -p bench/results
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.client --json bench/results/client.json
 	$(PY) -m bench.summary
 
 ## bench-dashboard: the detail page's data endpoint on 30 days of one-minute snapshots

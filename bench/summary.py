@@ -2,7 +2,7 @@
 
     python -m bench.summary
 
-Reads bench/results/{policies,dashboard,service,guardrails,counterfactual}.json (kept in
+Reads bench/results/{policies,dashboard,service,guardrails,counterfactual,client}.json (kept in
 git, so the figures can be rewritten on any machine) and replaces the part of
 docs/BENCHMARKS.md between the ``generated`` markers; the analysis around it is written by
 hand. A section whose results file is missing keeps what the document says, so one
@@ -259,12 +259,37 @@ def counterfactual_section(data: dict) -> list[str]:
     return lines
 
 
+def client_section(data: dict) -> list[str]:
+    local, floor, remote = data["local_decide"], data["choose_floor"], data["remote_decide"]
+    rewards, ceiling, lag = data["client_rewards"], data["endpoint_rewards"], data["lag"]
+    return [
+        "### Python client (`python -m bench.client`)",
+        "",
+        "| figure | client | baseline in the same run | ratio |",
+        "|---|---|---|---|",
+        f"| local decide at 2,000/s, p50 / p99 µs ({local['count']:,} calls, {local['remote_fallbacks']} fell back "
+        f"to remote) | {local['p50_us']:.1f} / {local['p99_us']:.1f} | `policies` `choose` alone: "
+        f"{floor['p50_us']:.2f} / {floor['p99_us']:.2f} | – |",
+        f"| remote decide (one HTTP call), p50 / p99 µs | {remote['p50_us']:,.0f} / {remote['p99_us']:,.0f} "
+        f"| local decide: {local['p50_us']:.1f} / {local['p99_us']:.1f} | {remote['p50_us'] / local['p50_us']:,.0f}× |",
+        f"| rewards/s from one client process (batched, until delivered) | {rewards['per_s']:,.0f} "
+        f"| the batched endpoint, 3 clients × 1,000 per POST: {ceiling['per_s']:,.0f}/s "
+        f"| {rewards['per_s'] / ceiling['per_s']:.2f} |",
+        f"| `reward()` → a local decision from the allocation that learned it, p50 / p99 s "
+        f"({lag['samples']} samples) | {lag['p50_s']:.2f} / {lag['p99_s']:.2f} | – | – |",
+        "",
+        f"Targets: local decide p99 ≤ 20 µs — {_met(local['p99_us'] <= 20)}; ≥ 10,000 rewards/s from one "
+        f"process — {_met(rewards['per_s'] >= 10_000)}; lag p99 ≤ 2 s — {_met(lag['p99_s'] <= 2)}.",
+    ]
+
+
 SECTIONS = (
     ("policies", policies_section, "### Policies"),
     ("dashboard", dashboard_section, "### Dashboard"),
     ("service", service_section, "### Service"),
     ("guardrails", markdown_section, "### Guardrails"),
     ("counterfactual", counterfactual_section, "### Counterfactual"),
+    ("client", client_section, "### Python client"),
 )
 TARGETS_HEADING = "### Against the targets"
 

@@ -2,22 +2,24 @@
 
 Each simulated request asks mabdash which model to use (``decide``), lets that model
 predict, scores the prediction against the true label and reports the reward (in
-batches). After ``drift_at`` requests one model breaks — an injected fault standing for a
+batches, through the Python client ``mabdash_client`` — the demo uses what model servers
+use). After ``drift_at`` requests one model breaks — an injected fault standing for a
 broken feature pipeline: it predicts ">50K" for everyone — so its reward collapses and the
 dashboard shows mabdash rolling it back. Uses only the public API (and no Django).
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import numpy as np
+from mabdash_client import Client as MabdashClient
+from mabdash_client import MabdashError
 
 from replay.datasets import load_adult
 
@@ -38,37 +40,13 @@ class Counters:
     served: dict[str, int] = field(default_factory=dict)
 
 
-class Api:
-    """A minimal keep-alive JSON client for the mabdash REST API."""
-
-    def __init__(self, base_url: str, key: str, timeout: float = 10.0) -> None:
-        parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise SimulatorError(f"--url: expected http(s)://host:port, got {base_url!r}")
-        self.https = parsed.scheme == "https"
-        self.host, self.port = parsed.hostname, parsed.port or (443 if self.https else 80)
-        self.timeout = timeout
-        self.headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
-        self.connection: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        for attempt in range(2):  # one reconnect for a keep-alive connection the server closed
-            if self.connection is None:
-                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-                self.connection = cls(self.host, self.port, timeout=self.timeout)
-            try:
-                self.connection.request(
-                    method, path, body=None if body is None else json.dumps(body), headers=self.headers
-                )
-                response = self.connection.getresponse()
-                payload = response.read()
-                return response.status, json.loads(payload) if payload else None
-            except (OSError, http.client.HTTPException):
-                self.connection.close()
-                self.connection = None
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+def connect(base_url: str, key: str, *, mode: str = "remote", batch: int = 20) -> MabdashClient:
+    """The mabdash client the simulated model server uses (docs/CLIENT.md)."""
+    parsed = urllib.parse.urlsplit(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SimulatorError(f"--url: expected http(s)://host:port, got {base_url!r}")
+    # Rewards leave in batches of ``batch`` or after a second, retried until delivered.
+    return MabdashClient(base_url, key, mode=mode, batch_size=batch, max_batch_age=1.0)  # type: ignore[arg-type]
 
 
 def train_demo_models(seed: int = 0) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
@@ -88,14 +66,13 @@ def train_demo_models(seed: int = 0) -> tuple[dict[str, Any], np.ndarray, np.nda
 
 
 def simulate(
-    api: Api,
+    client: MabdashClient,
     experiment: str,
     *,
     requests: int = 0,
     rate: float = 20.0,
     drift_at: int | None = 1500,
     broken_model: str = "census-boosting",
-    batch: int = 20,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> Counters:
@@ -104,23 +81,22 @@ def simulate(
     if broken_model not in models:
         raise SimulatorError(f"--broken-model: one of {', '.join(models)}")
     counters = Counters()
-    pending: list[dict[str, Any]] = []
     started = time.monotonic()
     index = 0
-    decide_path = f"/api/v1/experiments/{urllib.parse.quote(experiment)}/decide/"
     while not requests or counters.decisions < requests:
         if rate > 0:
             delay = started + counters.decisions / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        status, decision = api.request("POST", decide_path)
-        if status in (401, 403, 404):
-            raise SimulatorError(f"decide answered {status}: {decision.get('detail') if decision else ''}")
-        if status != 200:
+        try:
+            decision = client.decide(experiment)
+        except MabdashError as error:
+            if error.status in (401, 403, 404):
+                raise SimulatorError(str(error)) from None
             counters.errors += 1
             time.sleep(1)
             continue
-        name = decision["model"]["name"]
+        name = decision.model_name
         model = models.get(name)
         if model is None:
             raise SimulatorError(f"the experiment serves model {name!r}, which the simulator does not know")
@@ -132,41 +108,34 @@ def simulate(
         counters.decisions += 1
         counters.broken_served += broken
         counters.served[name] = counters.served.get(name, 0) + 1
-        pending.append({"decision_id": decision["decision_id"], "value": float(prediction == y[row])})
+        client.reward(decision, value=float(prediction == y[row]))
         if drift_at is not None and counters.decisions == drift_at:
             log(f"drift: from now on {broken_model} is broken (predicts >50K for everyone)")
-        if len(pending) >= batch:
-            counters.rewards += _post(api, pending, counters)
-            pending = []
         if counters.decisions % 500 == 0:
+            counters.rewards = _delivered(client)
             since = f"; {broken_model} served {counters.broken_served} since it broke" if broken_model_broke else ""
             log(f"{counters.decisions} decisions, {counters.rewards} rewards, served {counters.served}{since}")
-    if pending:
-        counters.rewards += _post(api, pending, counters)
+    report = client.flush(timeout=120)
+    counters.rewards = _delivered(client)
+    if not report.complete:
+        raise SimulatorError(f"{report.pending} rewards still queued, {len(report.undelivered)} undelivered")
     return counters
 
 
-def _post(api: Api, rewards: list[dict[str, Any]], counters: Counters) -> int:
-    """Post a batch until the server takes it (it answers 503 while its database is down)."""
-    for _ in range(30):
-        status, body = api.request("POST", "/api/v1/rewards/", {"rewards": rewards})
-        if status == 200:
-            return int(body["accepted"]) + int(body["duplicate"])
-        counters.errors += 1
-        time.sleep(1)
-    raise SimulatorError(f"rewards were refused 30 times; last answer {status}")
+def _delivered(client: MabdashClient) -> int:
+    stats = client.stats
+    return stats["accepted"] + stats["duplicate"]
 
 
-def wait_for_server(api: Api, timeout: float = 120.0) -> None:
+def wait_for_server(base_url: str, timeout: float = 120.0) -> None:
     """Wait until the server answers (``make run`` starts the simulator with the server)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            status, _ = api.request("GET", "/livez")
-            if status == 200:
+            if httpx.get(f"{base_url.rstrip('/')}/livez", timeout=5).status_code == 200:
                 return
-        except OSError:
+        except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise SimulatorError(f"no answer from {api.host}:{api.port} within {timeout:.0f} s")
+            raise SimulatorError(f"no answer from {base_url} within {timeout:.0f} s")
         time.sleep(1)

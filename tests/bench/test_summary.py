@@ -95,3 +95,26 @@ def test_sections_not_re_run_are_kept_as_the_document_has_them():
         "### Service: a": ["### Service: a", "", "| row |"],
         "### Guardrails: b": ["### Guardrails: b", "", "text"],
     }
+
+
+def test_the_client_rows_come_from_the_results():
+    from bench.summary import client_section
+
+    data = {
+        "choose_floor": {"count": 20000, "p50_us": 0.47, "p99_us": 0.82},
+        "local_decide": {"count": 20000, "p50_us": 4.0, "p99_us": 25.0, "remote_fallbacks": 0},
+        "client_rewards": {"count": 200000, "per_s": 16000.0},
+        "lag": {"samples": 30, "p50_s": 0.9, "p99_s": 1.0},
+        "remote_decide": {"count": 2000, "p50_us": 3000.0, "p99_us": 8000.0},
+        "endpoint_rewards": {"count": 250000, "per_s": 24000.0},
+    }
+    lines = client_section(data)
+    assert lines[4:8] == [
+        "| local decide at 2,000/s, p50 / p99 µs (20,000 calls, 0 fell back to remote) | 4.0 / 25.0 | `policies` `choose` alone: 0.47 / 0.82 | – |",
+        "| remote decide (one HTTP call), p50 / p99 µs | 3,000 / 8,000 | local decide: 4.0 / 25.0 | 750× |",
+        "| rewards/s from one client process (batched, until delivered) | 16,000 | the batched endpoint, 3 clients × 1,000 per POST: 24,000/s | 0.67 |",
+        "| `reward()` → a local decision from the allocation that learned it, p50 / p99 s (30 samples) | 0.90 / 1.00 | – | – |",
+    ]
+    assert lines[-1] == (
+        "Targets: local decide p99 ≤ 20 µs — **missed**; ≥ 10,000 rewards/s from one process — met; lag p99 ≤ 2 s — met."
+    )

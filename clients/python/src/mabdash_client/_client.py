@@ -45,7 +45,7 @@ class Client:
         A key scoped to the experiments this server decides for (``manage.py create_api_key``).
     timeout : float
         Seconds for each HTTP request.
-    batch_size, max_batch_age, max_queue, when_full, block_timeout, retry_cap, on_outcome
+    batch_size, max_batch_age, max_queue, when_full, block_timeout, retry_cap, concurrency, on_outcome
         How rewards are batched, bounded and retried; see :class:`~mabdash_client._sender.RewardSender`.
     transport : httpx.BaseTransport, optional
         For tests (``httpx.MockTransport``) or custom networking.
@@ -69,6 +69,7 @@ class Client:
         when_full: WhenFull = "block",
         block_timeout: float | None = None,
         retry_cap: float = 30.0,
+        concurrency: int = 2,
         on_outcome: Callable[[RewardOutcome], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         mode: Literal["remote", "local"] = "remote",
@@ -94,6 +95,7 @@ class Client:
             block_timeout=block_timeout,
             retry_cap=retry_cap,
             on_outcome=on_outcome,
+            concurrency=concurrency,
         )
         self._local: LocalDecider | None = None
         if mode == "local":
@@ -116,6 +118,7 @@ class Client:
             lambda body: self._rewards_http.post(path, json={"decisions": [d["decision_id"] for d in body["rewards"]]}),
             max_age=0.5,
             id_key="decision_id",
+            concurrency=1,
         )
 
     def decide(self, experiment: str) -> Decision:

@@ -110,7 +110,7 @@ class LocalDecider:
             if len(experiment.pool) < self._block_size // 2:
                 self._wake.set()
             assert experiment.reporter is not None
-            experiment.reporter.put({"decision_id": decision_id})
+            experiment.reporter.put_unbounded({"decision_id": decision_id})
             self._count("local")
             return self._decision(experiment, arm, decision_id, served_by=experiment.snapshot["served_by"])
         self._wake.set()

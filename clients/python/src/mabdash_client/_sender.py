@@ -1,6 +1,6 @@
 """The background sender: a bounded queue of rewards, sent in batches, retried until delivered.
 
-One daemon thread per client. A batch leaves when it holds ``batch_size`` rewards, when its
+``concurrency`` daemon threads (2 by default) per client. A batch leaves when it holds ``batch_size`` rewards, when its
 oldest reward is ``max_age`` seconds old, or at once while someone waits in ``flush``. A batch
 that meets a network error, a 429, or a 5xx is sent again — the same event ids, so the server
 stores each reward once — after a back-off with jitter (or the server's ``Retry-After``),
@@ -61,6 +61,9 @@ class RewardSender:
         a ``Retry-After`` from the server is honoured when it is longer.
     on_outcome : callable, optional
         Called in the sender thread with each :class:`RewardOutcome`.
+    concurrency : int
+        Batches in flight at once (one thread each): a second one keeps the server busy
+        while the first one's answer travels back.
     id_key : str
         The payload field that identifies an item in outcomes (``decision_id`` when the same
         machinery reports served decisions in local mode).
@@ -80,6 +83,7 @@ class RewardSender:
         on_outcome: Callable[[RewardOutcome], None] | None = None,
         seed: int | None = None,
         id_key: str = "event_id",
+        concurrency: int = 2,
     ) -> None:
         if not 1 <= batch_size <= SERVER_BATCH_LIMIT:
             raise ValueError(f"batch_size: must be 1 … {SERVER_BATCH_LIMIT:,}, got {batch_size}")
@@ -87,9 +91,12 @@ class RewardSender:
             raise ValueError(f"max_age: must be a finite number ≥ 0, got {max_age}")
         if max_queue < batch_size:
             raise ValueError(f"max_queue: must be at least batch_size ({batch_size}), got {max_queue}")
+        if not 1 <= concurrency <= 16:
+            raise ValueError(f"concurrency: must be 1 … 16, got {concurrency}")
         if when_full not in ("block", "drop_oldest", "raise"):
             raise ValueError(f"when_full: must be 'block', 'drop_oldest' or 'raise', got {when_full!r}")
         self._post = post
+        self._concurrency = concurrency
         self._id_key = id_key
         self._batch_size = batch_size
         self._max_age = max_age
@@ -101,13 +108,15 @@ class RewardSender:
         self._on_outcome = on_outcome
         self._random = random.Random(seed)
         self._queue: deque[_Queued] = deque()
+        self._inbox: deque[_Queued] = deque()  # put_unbounded's items, moved to _queue by the sender
+        self._inbox_used = False  # then the sender wakes every max_age to look at the inbox
         self._in_flight = 0
         self._flushers = 0
         self._closing = False
         self._abandon = threading.Event()  # set when close() stops waiting: give up retrying
         self._undelivered: list[RewardOutcome] = []
         self._cv = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.stats = dict.fromkeys(
             ("queued", "batches", "accepted", "duplicate", "conflict", "rejected", "undelivered", "dropped", "retries"),
             0,
@@ -124,7 +133,23 @@ class RewardSender:
             self._queue.append(_Queued(payload, time.monotonic()))
             self.stats["queued"] += 1
             self._start()
-            self._cv.notify_all()
+            # The sender sleeps without a deadline only when the queue was empty, and must be
+            # woken early only for a full batch: other puts need no wake-up (the hot path).
+            if len(self._queue) == 1 or len(self._queue) >= self._batch_size:
+                self._cv.notify_all()
+
+    def put_unbounded(self, payload: dict[str, Any]) -> None:
+        """Queue without taking the lock (a ``deque.append``, atomic in CPython): for the decide
+        hot path. Not bounded by ``max_queue``; the sender picks items up at least every
+        ``max_age`` seconds."""
+        if self._closing:
+            raise RuntimeError("the client is closed")
+        self._inbox.append(_Queued(payload, time.monotonic()))
+        if not self._inbox_used:
+            with self._cv:
+                self._inbox_used = True
+                self._start()
+                self._cv.notify_all()
 
     def flush(self, timeout: float | None = None) -> DeliveryReport:
         """Send everything queued now and wait until it is delivered (or ``timeout`` passes).
@@ -147,9 +172,10 @@ class RewardSender:
         self._abandon.set()
         with self._cv:
             self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
         with self._cv:
+            self._absorb()
             while self._queue:
                 self._give_up(self._queue.popleft().payload, "the client was closed before it could be delivered")
             return self._report()
@@ -171,9 +197,11 @@ class RewardSender:
     # -- the sender thread ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mabdash-rewards", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            for index in range(self._concurrency):
+                thread = threading.Thread(target=self._run, name=f"mabdash-sender-{index}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def _run(self) -> None:
         while True:
@@ -185,7 +213,7 @@ class RewardSender:
                 if self._abandon.is_set():
                     return
                 batch = [self._queue.popleft().payload for _ in range(min(self._batch_size, len(self._queue)))]
-                self._in_flight = len(batch)
+                self._in_flight += len(batch)
             try:
                 self._deliver(batch)
             except Exception:  # a bug of ours must not stop delivery of later batches
@@ -194,10 +222,11 @@ class RewardSender:
                     for payload in batch:
                         self._give_up(payload, "the client failed unexpectedly (logged)")
             with self._cv:
-                self._in_flight = 0
+                self._in_flight -= len(batch)
                 self._cv.notify_all()
 
     def _batch_due(self) -> bool:
+        self._absorb()
         if not self._queue:
             return False
         if len(self._queue) >= self._batch_size or self._flushers or self._closing:
@@ -206,7 +235,7 @@ class RewardSender:
 
     def _wait_time(self) -> float | None:
         if not self._queue:
-            return None
+            return self._max_age if self._inbox_used else None
         return max(0.0, self._queue[0].queued_at + self._max_age - time.monotonic())
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
@@ -304,7 +333,14 @@ class RewardSender:
         return min(self._retry_cap, self._retry_base * 2**attempt) * self._random.uniform(0.5, 1.0)
 
     def _size(self) -> int:
-        return len(self._queue) + self._in_flight
+        return len(self._queue) + len(self._inbox) + self._in_flight
+
+    def _absorb(self) -> None:
+        """Called holding the lock: move put_unbounded's items into the queue."""
+        while self._inbox:
+            item = self._inbox.popleft()
+            self._queue.append(item)
+            self.stats["queued"] += 1
 
     def _report(self) -> DeliveryReport:
         undelivered, self._undelivered = self._undelivered, []

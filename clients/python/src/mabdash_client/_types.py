@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "undelivered"]
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Which model serves one request, as the server decided it.
+class Decision(NamedTuple):
+    """Which model serves one request, as the server decided it (immutable).
 
     Attributes
     ----------
@@ -21,13 +20,15 @@ class Decision:
     model_name, model_version : str
         The model version to serve.
     decision_id : str
-        Signed by the server; send it back with the reward.
+        Signed by the server; send it back with the reward ("" for a decision made offline
+        in local mode).
     propensity : float
         The probability with which this arm was chosen (logged for off-policy evaluation).
     policy_version : int
         The version of the experiment's learned state the decision was drawn from.
     served_by : str
-        ``policy``, ``override`` (a pin or manual weights) or ``default`` (paused or stopped).
+        ``policy``, ``pin``, ``weights`` or ``default`` (paused or stopped); in local mode
+        also ``offline`` and ``offline_default`` (docs/CLIENT.md).
     """
 
     experiment: str
