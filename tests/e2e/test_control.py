@@ -163,7 +163,7 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
         # The floor and the change detector both saw the collapse; each says why in words.
         assert re.fullmatch(
             r"collapse-model:1 \(arm #1\) rolled back automatically: mean reward 0\.00 over its last 30 rewards, "
-            r"at or below the floor 0\.01; mean reward fell from 0\.\d\d over \d+ earlier rewards to 0\.\d\d over its "
+            r"at or below the floor 0\.01; mean reward fell from 0\.\d\d over [\d,]+ earlier rewards to 0\.\d\d over its "
             r"last \d+ \(change evidence \d+\.\d, threshold 12\.5\)(; mean reward .+ valid however often it is checked\))?",
             sentence,
         ), sentence

@@ -188,11 +188,11 @@ def test_an_operators_day(production_stack, tmp_path):
         sentence = rollback_card.locator(".sentence").inner_text()
         # Whichever rule saw the break first says why (both, if they fired in the same look).
         change = (
-            r"mean reward fell from 0\.\d\d over \d+ earlier rewards to 0\.\d\d over its last \d+ "
+            r"mean reward fell from 0\.\d\d over [\d,]+ earlier rewards to 0\.\d\d over its last [\d,]+ "
             r"\(change evidence \d+\.\d, threshold 12\.5\)"
         )
         relative = (
-            r"mean reward 0\.\d\d \(at most 0\.\d\d\) vs at least 0\.\d\d for census-[a-z]+:1 \(arm #\d\), over \d+ "
+            r"mean reward 0\.\d\d \(at most 0\.\d\d\) vs at least 0\.\d\d for census-[a-z]+:1 \(arm #\d\), over [\d,]+ "
             r"rewards \(worse with 99\.5% confidence, valid however often it is checked\)"
         )
         rule = f"(?:{change}|{relative})"

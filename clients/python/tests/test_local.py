@@ -135,3 +135,57 @@ def test_local_mode_options_are_checked():
     server = SnapshotServer()
     with pytest.raises(ValueError, match="block_size"):
         local_client(server, block_size=0)
+
+
+def test_the_async_client_decides_locally_and_delivers_rewards():
+    import asyncio
+
+    from mabdash_client import AsyncClient
+
+    server = SnapshotServer()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        return server(request)
+
+    async def model_server() -> tuple[list, dict, object]:
+        async with AsyncClient(
+            "http://m.test",
+            "mab_k",
+            mode="local",
+            block_size=10,
+            refresh_interval=0.02,
+            max_batch_age=0.01,
+            transport=httpx.MockTransport(server),
+            async_transport=httpx.MockTransport(handle),
+        ) as client:
+            decisions = [await client.decide("exp") for _ in range(25)]
+            for i, decision in enumerate(decisions):
+                await client.reward(decision, value=1.0, event_id=f"a{i}")
+            report = await client.flush(timeout=5)
+            return decisions, client.stats, report
+
+    decisions, stats, report = asyncio.run(model_server())
+    assert report.complete and stats["accepted"] == 25
+    assert sorted(r["event_id"] for r in server.rewards) == sorted(f"a{i}" for i in range(25))
+    assert all(d.arm == 1 and d.decision_id for d in decisions)
+    assert stats["decided_local"] + stats["decided_remote_fallback"] == 25
+
+
+def test_the_async_client_in_remote_mode_raises_the_servers_refusal():
+    import asyncio
+
+    from mabdash_client import AsyncClient, MabdashError
+
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"detail": "Not found.", "errors": {"experiment": ["no experiment 'x'"]}})
+
+    async def call() -> MabdashError:
+        async with AsyncClient("http://m.test", "mab_k", async_transport=httpx.MockTransport(refuse)) as client:
+            try:
+                await client.decide("x")
+            except MabdashError as error:
+                return error
+        raise AssertionError("no error")
+
+    error = asyncio.run(call())
+    assert (error.status, error.errors) == (404, {"experiment": ["no experiment 'x'"]})

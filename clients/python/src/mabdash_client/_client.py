@@ -82,7 +82,7 @@ class Client:
             raise ValueError(f"mode: must be 'remote' or 'local', got {mode!r}")
         if not api_key:
             raise ValueError("api_key: required")
-        headers = {"Authorization": f"Api-Key {api_key}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+        headers = headers_for(api_key)
         # Two connection pools: a slow reward batch never holds up a decision.
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
         self._rewards_http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
@@ -97,12 +97,12 @@ class Client:
             on_outcome=on_outcome,
             concurrency=concurrency,
         )
-        self._local: LocalDecider | None = None
+        self.local: LocalDecider | None = None
         if mode == "local":
             self._snapshots_http = httpx.Client(
                 base_url=base_url, headers=headers, timeout=timeout, transport=transport
             )
-            self._local = LocalDecider(
+            self.local = LocalDecider(
                 self._snapshots_http,
                 self._decision_reporter,
                 block_size=block_size,
@@ -134,8 +134,8 @@ class Client:
             When the server refuses (``status`` and ``errors`` say why), or, in remote mode,
             cannot be reached.
         """
-        if self._local is not None:
-            return self._local.decide(experiment)
+        if self.local is not None:
+            return self.local.decide(experiment)
         return self._remote_decide(experiment)
 
     def _remote_decide(self, experiment: str) -> Decision:
@@ -151,7 +151,7 @@ class Client:
         except httpx.TransportError as error:
             raise MabdashError(f"decide: mabdash cannot be reached: {error}") from error
         if response.status_code != 200:
-            raise _error("decide", response)
+            raise error_of("decide", response)
         return Decision.from_response(experiment, response.json())
 
     def reward(
@@ -205,17 +205,21 @@ class Client:
         self._sender.put(payload)
         return str(payload["event_id"])
 
+    def queue_is_full(self) -> bool:
+        """Whether :meth:`reward` would have to wait for room now."""
+        return self._sender.is_full()
+
     def flush(self, timeout: float | None = None) -> DeliveryReport:
         """Send every queued reward (and, in local mode, served decision) now and wait until
         delivered or ``timeout`` seconds pass. The report is about rewards."""
-        if self._local is not None:
-            self._local.flush(timeout)
+        if self.local is not None:
+            self.local.flush(timeout)
         return self._sender.flush(timeout)
 
     def close(self, timeout: float | None = 30.0) -> DeliveryReport:
         """Deliver what is queued (at most ``timeout`` seconds), stop, and report what was not."""
-        if self._local is not None:
-            for report in self._local.close(timeout):
+        if self.local is not None:
+            for report in self.local.close(timeout):
                 for outcome in report.undelivered:
                     logger.error("mabdash: served decision %s not recorded: %s", outcome.event_id, outcome.errors)
             self._snapshots_http.close()
@@ -231,8 +235,8 @@ class Client:
         ``decided_remote_fallback``, ``decided_offline``, ``decided_offline_default``,
         ``snapshot_refreshes``, ``decisions_recorded`` and ``decisions_unrecorded``."""
         stats = dict(self._sender.stats)
-        if self._local is not None:
-            local = self._local.stats
+        if self.local is not None:
+            local = self.local.stats
             stats.update(
                 decided_local=local["local"],
                 decided_remote_fallback=local["remote_fallback"],
@@ -240,7 +244,7 @@ class Client:
                 decided_offline_default=local["offline_default"],
                 snapshot_refreshes=local["refreshes"],
             )
-            reporters = [e.reporter.stats for e in self._local._experiments.values() if e.reporter is not None]
+            reporters = [e.reporter.stats for e in self.local._experiments.values() if e.reporter is not None]
             stats["decisions_recorded"] = sum(r["accepted"] + r["duplicate"] for r in reporters)
             stats["decisions_unrecorded"] = sum(r["rejected"] + r["undelivered"] for r in reporters)
         return stats
@@ -254,7 +258,12 @@ class Client:
         self.close()
 
 
-def _error(operation: str, response: httpx.Response) -> MabdashError:
+def headers_for(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Api-Key {api_key}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+
+
+def error_of(operation: str, response: httpx.Response) -> MabdashError:
+    """The error for a refusal, with the server's detail and field errors."""
     try:
         body = response.json()
     except ValueError:

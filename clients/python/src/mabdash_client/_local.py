@@ -98,7 +98,23 @@ class LocalDecider:
         self.stats = dict.fromkeys(("local", "remote_fallback", "offline", "offline_default", "refreshes"), 0)
 
     def decide(self, slug: str) -> Decision:
-        experiment = self._experiments.get(slug) or self._first_snapshot(slug)
+        experiment = self._experiments.get(slug) or self.first_snapshot(slug)
+        decision = self.take(experiment)
+        if decision is not None:
+            return decision
+        try:
+            decision = self._remote_decide(slug)
+            self._count("remote_fallback")
+            return decision
+        except MabdashError:
+            return self.offline(experiment)
+
+    def held(self, slug: str) -> _Experiment | None:
+        """The experiment's state if its first snapshot is here (the async client's fast path)."""
+        return self._experiments.get(slug)
+
+    def take(self, experiment: _Experiment) -> Decision | None:
+        """The next signed draw, or None when none is at hand (a refresh is then asked for)."""
         now = time.monotonic()
         while experiment.pool:
             try:
@@ -114,12 +130,10 @@ class LocalDecider:
             self._count("local")
             return self._decision(experiment, arm, decision_id, served_by=experiment.snapshot["served_by"])
         self._wake.set()
-        try:
-            decision = self._remote_decide(slug)
-            self._count("remote_fallback")
-            return decision
-        except MabdashError:
-            return self._offline(experiment, now)
+        return None
+
+    def count_remote_fallback(self) -> None:
+        self._count("remote_fallback")
 
     def close(self, timeout: float | None) -> list[Any]:
         self._stop.set()
@@ -137,7 +151,7 @@ class LocalDecider:
         with self._stats_lock:
             self.stats[name] += 1
 
-    def _first_snapshot(self, slug: str) -> _Experiment:
+    def first_snapshot(self, slug: str) -> _Experiment:
         with self._lock:
             if slug in self._experiments:
                 return self._experiments[slug]
@@ -188,7 +202,9 @@ class LocalDecider:
         if snapshot is not None:
             experiment.adopt(snapshot, etag, time.monotonic())
 
-    def _offline(self, experiment: _Experiment, now: float) -> Decision:
+    def offline(self, experiment: _Experiment) -> Decision:
+        """A decision from the last snapshot, made here (no signed draw, no server)."""
+        now = time.monotonic()
         snapshot = experiment.snapshot
         if now - experiment.fetched_at > self._max_staleness or not experiment.cdf or experiment.cdf[-1] <= 0:
             self._count("offline_default")

@@ -138,6 +138,9 @@ class RewardSender:
             if len(self._queue) == 1 or len(self._queue) >= self._batch_size:
                 self._cv.notify_all()
 
+    def is_full(self) -> bool:
+        return self._size() >= self._max_queue
+
     def put_unbounded(self, payload: dict[str, Any]) -> None:
         """Queue without taking the lock (a ``deque.append``, atomic in CPython): for the decide
         hot path. Not bounded by ``max_queue``; the sender picks items up at least every
