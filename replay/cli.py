@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.n_chunks} chunks, {args.seeds} seeds, means over seeds"
         )
         print(report.text_table(result))
+        print(report.paired_text(result))
     print("\n* drift-aware variants, not in the paper.")
     for dataset, rows in checks.items():
         print(f"\n{dataset}: off-policy estimates from {args.counterfactual}'s log vs the truth, {args.seeds} seeds")

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from replay.paired import against_best, all_pairs
 from replay.study import DatasetResult
 
 LABELS = {
@@ -63,6 +64,23 @@ def markdown_table(result: DatasetResult) -> str:
     return "\n".join(lines)
 
 
+def mean_rewards(result: DatasetResult) -> dict[str, list[float]]:
+    """Each strategy's mean reward per seed (paired by seed: the same stream)."""
+    return {strategy: [row["mean_reward"] for row in rows] for strategy, rows in result.rows.items()}
+
+
+def paired_text(result: DatasetResult) -> str:
+    """Each strategy minus the best one, paired over seeds, with its 95 % interval."""
+    if len(next(iter(result.rows.values()))) < 2:
+        return "(one seed: no paired intervals; run with --seeds 2 or more)"
+    lines = []
+    for difference in against_best(mean_rewards(result)):
+        name = LABELS.get(difference.first, difference.first)
+        lines.append(f"  {name:<28} {difference.text()}")
+    best = LABELS.get(against_best(mean_rewards(result))[0].second, "")
+    return f"mean reward minus {best}'s, paired over seeds (95 % interval; * excludes 0):\n" + "\n".join(lines)
+
+
 def to_json(results: list[DatasetResult], settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "settings": settings,
@@ -78,6 +96,9 @@ def to_json(results: list[DatasetResult], settings: dict[str, Any]) -> dict[str,
                 "per_seed": {s: rows for s, rows in r.rows.items()},
                 "arms_seed0": {s: runs[0].arms.tolist() for s, runs in r.runs.items()},
                 "rollbacks_seed0": {s: runs[0].rollbacks for s, runs in r.runs.items()},
+                "paired_mean_reward": [{**vars(d), "significant": d.significant} for d in all_pairs(mean_rewards(r))]
+                if len(next(iter(r.rows.values()))) > 1
+                else [],
             }
             for r in results
         ],

@@ -88,6 +88,20 @@ def test_same_inputs_same_table_for_every_strategy():
         run_dataset(inputs, rollback="sometimes")
 
 
+def test_the_paired_text_compares_every_strategy_with_the_best():
+    from replay.report import paired_text
+
+    inputs = [scored([[0.6 + 0.01 * s] * 20, [0.8] * 20, [0.7] * 20]) for s in range(3)]
+    text = paired_text(run_dataset(inputs, ["naive", "validation"]))
+    naive = np.mean([0.6, 0.61, 0.62])
+    validation = 0.8
+    assert (
+        text.splitlines()[0] == "mean reward minus validation-based's, paired over seeds (95 % interval; * excludes 0):"
+    )
+    assert text.splitlines()[1].split()[:2] == ["naive", f"−{validation - naive:.4f}"]
+    assert text.endswith("*")
+
+
 def test_the_replay_core_imports_without_django():
     code = "import sys, replay.study, replay.cli, replay.report; print(sorted(m for m in sys.modules if m.startswith('django')))"
     result = subprocess.run(
@@ -144,6 +158,13 @@ def test_a_small_study_end_to_end_is_deterministic(tmp_path):
         "thompson",
     ]
     assert "fraud (synthetic) — drift: fraud signature changes after one day" in stdout
+    assert stdout.count("paired over seeds (95 % interval; * excludes 0)") == 2
+    pairs = census["paired_mean_reward"]
+    assert len(pairs) == 8 * 7 // 2 and (pairs[0]["first"], pairs[0]["second"], pairs[0]["seeds"]) == (
+        "naive",
+        "validation",
+        2,
+    )
     assert "Plotly" in (tmp_path / "a.html").read_text()[:5_000_000]
 
 
