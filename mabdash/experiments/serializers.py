@@ -180,8 +180,12 @@ class SnapshotOutput(serializers.Serializer):
 
 
 class DecisionReportInput(serializers.Serializer):
+    # Items are not typed here: each one gets its own outcome, a bad one is rejected alone.
     decisions = serializers.ListField(
-        child=serializers.CharField(max_length=100), min_length=1, max_length=10_000, help_text="Served decision ids."
+        child=serializers.JSONField(),
+        min_length=1,
+        max_length=10_000,
+        help_text="Served decision ids (strings of at most 100 characters; anything else is rejected per item).",
     )
 
 

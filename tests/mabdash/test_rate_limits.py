@@ -27,8 +27,9 @@ def test_a_key_is_limited_per_scope_with_429_and_retry_after(api, client_key, ex
     refused = client.post("/api/v1/experiments/churn/decide/")
     assert refused.status_code == 429
     assert 1 <= int(refused["Retry-After"]) <= 60
+    wait = int(refused["Retry-After"])
     assert refused.json() == {
-        "detail": f"Request was throttled. Expected available in {refused['Retry-After']} seconds.",
+        "detail": f"Request was throttled. Expected available in {wait} second{'' if wait == 1 else 's'}.",
         "errors": {},
     }
     # The rest of the API has its own budget for the same key.
