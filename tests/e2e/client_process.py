@@ -22,7 +22,7 @@ def main() -> None:
     rng = random.Random(seed)
     counts, sums = [0, 0, 0], [0.0, 0.0, 0.0]
     # Draws for 20 s of traffic, each usable for a minute: a 10 s outage is served from them.
-    options = {"mode": "local", "block_size": 8_000, "draw_max_age": 60.0, "retry_cap": 1.0}
+    options = {"mode": "local", "block_size": 8_000, "pool_seconds": 20.0, "draw_max_age": 60.0, "retry_cap": 1.0}
     with Client(url, key, **options) as client:
         started = time.monotonic()
         for i in range(decisions):

@@ -21,6 +21,7 @@ class SnapshotServer:
         self.drawn = 0
         self.reported: list[str] = []
         self.rewards: list[dict] = []
+        self.requested: list[int] = []  # decisions asked for, per snapshot with draws
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -29,6 +30,8 @@ class SnapshotServer:
         if path.endswith("/snapshot/"):
             etag = f'"v{self.version}"'
             count = int(request.url.params.get("decisions", "0"))
+            if count:
+                self.requested.append(count)
             if count == 0 and request.headers.get("If-None-Match") == etag:
                 return httpx.Response(304, headers={"ETag": etag})
             decisions = []
@@ -189,3 +192,18 @@ def test_the_async_client_in_remote_mode_raises_the_servers_refusal():
 
     error = asyncio.run(call())
     assert (error.status, error.errors) == (404, {"experiment": ["no experiment 'x'"]})
+
+
+def test_a_quiet_client_asks_for_few_draws_when_the_snapshot_changes():
+    server = SnapshotServer()
+    with local_client(server, block_size=1_000, refresh_interval=0.05) as client:
+        for _ in range(5):  # about 20 decisions a second
+            client.decide("exp")
+            time.sleep(0.05)
+        server.version = 2  # learning moved the allocation: a new block is drawn
+        for _ in range(100):  # still ~20 decisions a second while waiting for it
+            time.sleep(0.05)
+            if client.decide("exp").policy_version == 2:
+                break
+    assert server.requested[0] == 1_000  # the first block: no rate known yet
+    assert 50 <= server.requested[-1] <= 400, server.requested  # then ~10 s of its ~20 decisions/s

@@ -77,6 +77,7 @@ class Client:
         refresh_interval: float = 1.0,
         max_staleness: float = 300.0,
         draw_max_age: float = 10.0,
+        pool_seconds: float = 10.0,
     ) -> None:
         if mode not in ("remote", "local"):
             raise ValueError(f"mode: must be 'remote' or 'local', got {mode!r}")
@@ -110,6 +111,7 @@ class Client:
                 max_staleness=max_staleness,
                 draw_max_age=draw_max_age,
                 remote_decide=self._remote_decide,
+                pool_seconds=pool_seconds,
             )
 
     def _decision_reporter(self, slug: str) -> RewardSender:

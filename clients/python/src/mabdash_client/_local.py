@@ -17,6 +17,7 @@ the snapshot is older than ``max_staleness`` it serves the snapshot's default ar
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -34,6 +35,9 @@ from mabdash_client._types import Decision, MabdashError
 
 logger = logging.getLogger("mabdash_client")
 
+#: The fewest draws asked for at a time.
+MIN_BLOCK = 50
+
 
 @dataclass
 class _Experiment:
@@ -46,6 +50,13 @@ class _Experiment:
     pool: deque[tuple[str, int, float]] = field(default_factory=deque)  # (decision id, arm, drawn at)
     cdf: list[float] = field(default_factory=list)
     reporter: RewardSender | None = None
+    # How many draws to ask for: ``pool_seconds`` of this client's own traffic (at most
+    # block_size), so an outage that long is served with signed draws, while a quiet client does
+    # not make the server sign thousands of draws it throws away at the next snapshot.
+    want: int = 0
+    taken: int = 0
+    rate: float = 0.0
+    rated_at: float = 0.0
 
     def adopt(self, snapshot: dict[str, Any], etag: str, now: float) -> None:
         """A new snapshot: its draws replace the old ones (same ETag: they are added)."""
@@ -76,6 +87,7 @@ class LocalDecider:
         max_staleness: float,
         draw_max_age: float,
         remote_decide: Callable[[str], Decision],
+        pool_seconds: float = 10.0,
     ) -> None:
         if not 1 <= block_size <= 10_000:
             raise ValueError(f"block_size: must be 1 … 10,000, got {block_size}")
@@ -87,6 +99,7 @@ class LocalDecider:
         self._refresh_interval = refresh_interval
         self._max_staleness = max_staleness
         self._draw_max_age = draw_max_age
+        self._pool_seconds = pool_seconds
         self._remote_decide = remote_decide
         self._experiments: dict[str, _Experiment] = {}
         self._lock = threading.Lock()
@@ -123,7 +136,8 @@ class LocalDecider:
                 break
             if now - drawn_at > self._draw_max_age:
                 continue  # drawn too long ago for the ledger's time to be right
-            if len(experiment.pool) < self._block_size // 2:
+            experiment.taken += 1
+            if len(experiment.pool) < experiment.want // 2:
                 self._wake.set()
             assert experiment.reporter is not None
             experiment.reporter.put_unbounded({"decision_id": decision_id})
@@ -158,8 +172,10 @@ class LocalDecider:
             snapshot, etag = self._fetch(slug, self._block_size, None)
             if snapshot is None:
                 raise MabdashError(f"decide: no snapshot of {slug!r} yet")
-            experiment = _Experiment(slug, {}, "", 0.0, reporter=self._make_reporter(slug))
-            experiment.adopt(snapshot, etag, time.monotonic())
+            now = time.monotonic()
+            experiment = _Experiment(slug, {}, "", 0.0, reporter=self._make_reporter(slug), want=self._block_size)
+            experiment.rated_at = now
+            experiment.adopt(snapshot, etag, now)
             self._experiments[slug] = experiment
             if self._thread is None:
                 self._thread = threading.Thread(target=self._refresh_loop, name="mabdash-snapshots", daemon=True)
@@ -195,12 +211,23 @@ class LocalDecider:
     def _refresh(self, experiment: _Experiment) -> None:
         changed, etag = self._fetch(experiment.slug, 0, experiment.etag)
         now = time.monotonic()
-        if changed is None and len(experiment.pool) >= self._block_size // 2:
+        self._rate(experiment, now)
+        if changed is None and len(experiment.pool) >= experiment.want // 2:
             experiment.fetched_at = now  # confirmed current
             return
-        snapshot, etag = self._fetch(experiment.slug, self._block_size, None)
+        snapshot, etag = self._fetch(experiment.slug, experiment.want, None)
         if snapshot is not None:
             experiment.adopt(snapshot, etag, time.monotonic())
+
+    def _rate(self, experiment: _Experiment, now: float) -> None:
+        """Update the client's decision rate (a moving average) and the block to ask for."""
+        elapsed = now - experiment.rated_at
+        if elapsed < self._refresh_interval / 2:  # a wake-up right after a tick: too short to measure
+            return
+        taken, experiment.taken, experiment.rated_at = experiment.taken, 0, now
+        experiment.rate = 0.5 * experiment.rate + 0.5 * taken / elapsed
+        needed = math.ceil(experiment.rate * max(2 * self._refresh_interval, self._pool_seconds))
+        experiment.want = min(self._block_size, max(MIN_BLOCK, needed))
 
     def offline(self, experiment: _Experiment) -> Decision:
         """A decision from the last snapshot, made here (no signed draw, no server)."""
