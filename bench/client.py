@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,8 +29,8 @@ import numpy as np
 from mabdash_client import Client as MabdashClient
 
 import policies
+from bench.deployment import deployment
 from bench.service import closed_loop
-from mabdash.devstack import Client, PostgresDatabase, RedisServer, Stack, create_experiment
 
 #: Rewards per request from the client (its default is 500; the server takes 10,000).
 BATCH = 2_000
@@ -124,30 +122,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    server_url = os.environ.get("DATABASE_URL", "")
-    if not server_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench.client: set DATABASE_URL=postgres://… (a scratch database is created there)")
     seconds = 4.0 if args.quick else 10.0
-    workdir = Path(tempfile.mkdtemp(prefix="mabdash-bench-client-"))
-    redis = RedisServer(workdir)
-    redis.start()
-    database = PostgresDatabase(server_url)
-    stack = Stack(
-        workdir,
-        database_url=database.url,
-        broker_url=redis.url,
-        redis_url=redis.url,
-        env={"MABDASH_LOG_LEVEL": "WARNING"},
-    )
     results: dict[str, Any] = {}
-    try:
-        stack.setup()
-        stack.start_worker()
-        stack.start_beat()
-        url = stack.start_web(workers=3)
-        admin = stack.api_key("bench-admin", "--role", "admin", "--all-experiments")
-        create_experiment(Client(url, admin), "bench")
-        key = stack.api_key("bench-client", "--experiment", "bench")
+    with deployment("client") as running:
+        url, key = running.url, running.client_key
         print("policies choose alone (the floor) …", flush=True)
         results["choose_floor"] = choose_floor(20_000)
         with MabdashClient(url, key, mode="local", block_size=10_000, batch_size=BATCH) as client:
@@ -166,10 +144,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         batch = {"rewards": [{"experiment": "bench", "arm": i % 3, "value": i % 2} for i in range(1000)]}
         count, per_s = closed_loop(url, key, batch, 3, seconds)
         results["endpoint_rewards"] = {"count": count, "per_s": round(per_s, 1)}
-    finally:
-        stack.stop()
-        database.drop()
-        redis.stop()
     print(json.dumps(results, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.deployment import deployment
 from bench.loadgen import build_request, run_load
-from mabdash.devstack import PostgresDatabase, RedisServer, Stack, free_port, wait_for
+from mabdash.devstack import free_port, wait_for
 
 RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 3500, 4000)
 
@@ -291,32 +292,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    server_url = os.environ.get("DATABASE_URL", "")
-    if not server_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench.service: set DATABASE_URL=postgres://… (a scratch database is created there)")
     seconds = 4.0 if args.quick else 10.0
-    workdir = Path(tempfile.mkdtemp(prefix="mabdash-bench-"))
-    redis = RedisServer(workdir)
-    redis.start()
-    database = PostgresDatabase(server_url)
-    stack = Stack(
-        workdir,
-        database_url=database.url,
-        broker_url=redis.url,
-        redis_url=redis.url,
-        env={"MABDASH_BENCH_ENDPOINTS": "1", "MABDASH_LOG_LEVEL": "WARNING"},
-    )
     results: dict[str, Any] = {}
-    try:
-        stack.setup()
-        stack.start_worker()
-        stack.start_beat()
-        url = stack.start_web(workers=3)
-        admin = stack.api_key("bench-admin", "--role", "admin", "--all-experiments")
-        from mabdash.devstack import Client, create_experiment
-
-        create_experiment(Client(url, admin), "bench")
-        key = stack.api_key("bench-client", "--experiment", "bench")
+    with deployment("service", env={"MABDASH_BENCH_ENDPOINTS": "1"}) as running:
+        url, key = running.url, running.client_key
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
@@ -345,16 +324,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["batched_rewards"] = dict(
             zip(("count", "per_s"), closed_loop(url, key, batch, 3, seconds), strict=True)
         )
-        results["copy_baselines_rows_per_s"] = {kind: copy_baseline(database.url, 200_000, kind) for kind in COPY_KINDS}
-        results["insert_baseline_per_s"] = single_insert_baseline(database.url, 6, seconds)
+        results["copy_baselines_rows_per_s"] = {
+            kind: copy_baseline(running.database_url, 200_000, kind) for kind in COPY_KINDS
+        }
+        results["insert_baseline_per_s"] = single_insert_baseline(running.database_url, 6, seconds)
         half = results["batched_rewards"]["per_s"] / 2
         print(f"reward-to-decide lag at {half:,.0f} rewards/s …", flush=True)
-        results["lag"] = {"rate": half, **lag(url, key, database.url, "bench", half, seconds * 2)}
-        results["versions"] = versions(database.url, redis.url)
-    finally:
-        stack.stop()
-        database.drop()
-        redis.stop()
+        results["lag"] = {"rate": half, **lag(url, key, running.database_url, "bench", half, seconds * 2)}
+        results["versions"] = versions(running.database_url, running.redis_url)
     print(json.dumps({k: v for k, v in results.items() if not k.endswith("_steps")}, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

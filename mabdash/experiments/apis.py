@@ -229,7 +229,7 @@ class SnapshotApi(RateLimitedApiView):
 
 
 def _decisions_wanted(text: str) -> int:
-    if not text.isdigit() or int(text) > MAX_BLOCK:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > MAX_BLOCK:  # "²" is a digit to str
         raise InvalidInput({"decisions": [f"must be an integer in [0, {MAX_BLOCK}]"]})
     return int(text)
 

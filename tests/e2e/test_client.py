@@ -24,14 +24,19 @@ pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis]
 MEANS = [0.3, 0.5, 0.7]
 
 
-def test_rewards_from_the_client_are_learned_exactly_across_a_web_outage(production_stack):
-    stack = production_stack
+def learning_experiment(stack, slug: str) -> tuple[str, Client, str]:
+    """Web, worker and beat running; an experiment; an admin client and a model server's key."""
     stack.start_worker()
     stack.start_beat()
     web = stack.start_web(workers=2)
     admin = Client(web, stack.api_key("admin", "--role", "admin", "--all-experiments"))
-    create_experiment(admin, "client")
-    key = stack.api_key("server", "--experiment", "client")
+    create_experiment(admin, slug)
+    return web, admin, stack.api_key("server", "--experiment", slug)
+
+
+def test_rewards_from_the_client_are_learned_exactly_across_a_web_outage(production_stack):
+    stack = production_stack
+    web, admin, key = learning_experiment(stack, "client")
     sent: list[tuple[int, float]] = []
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
@@ -102,12 +107,7 @@ def test_a_decision_id_of_another_experiment_is_refused_per_item(production_stac
 
 def test_local_decisions_are_ledgered_learned_and_follow_a_pin_within_a_second(production_stack):
     stack = production_stack
-    stack.start_worker()
-    stack.start_beat()
-    web = stack.start_web(workers=2)
-    admin = Client(web, stack.api_key("admin", "--role", "admin", "--all-experiments"))
-    create_experiment(admin, "local")
-    key = stack.api_key("server", "--experiment", "local")
+    web, admin, key = learning_experiment(stack, "local")
     rng = random.Random(11)
     sent: list[tuple[int, float]] = []
     # The first block covers the loop, however fast it runs: the share decided locally does not
@@ -147,12 +147,7 @@ def test_local_decisions_are_ledgered_learned_and_follow_a_pin_within_a_second(p
 
 def test_four_model_servers_lose_nothing_and_count_nothing_twice_across_a_10_s_outage(production_stack):
     stack = production_stack
-    stack.start_worker()
-    stack.start_beat()
-    web = stack.start_web(workers=2)
-    admin = Client(web, stack.api_key("admin", "--role", "admin", "--all-experiments"))
-    create_experiment(admin, "fleet")
-    key = stack.api_key("server", "--experiment", "fleet")
+    web, admin, key = learning_experiment(stack, "fleet")
     script = Path(__file__).with_name("client_process.py")
     processes = [
         subprocess.Popen(

@@ -15,6 +15,7 @@ import orjson
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from mabdash.accounts.roles import APPROVER, OPERATOR, VIEWER, user_has_role
@@ -28,6 +29,7 @@ from mabdash.dashboard.views.access import data_endpoint, role_required
 from mabdash.errors import InvalidInput, ServiceError
 from mabdash.evaluation.services.reports import report_request
 from mabdash.experiments.models import Experiment
+from mabdash.experiments.services.audit import actor_name
 from mabdash.experiments.services.experiments import STATUS_TRANSITIONS
 
 #: Form fields an action may carry; kept and shown again if the action is refused.
@@ -204,6 +206,6 @@ def experiment_action(request: HttpRequest, slug: str) -> HttpResponse:
 def experiment_counterfactual(request: HttpRequest, slug: str) -> HttpResponse:
     """Ask the evaluation worker for a fresh What-if report (or show the one under way)."""
     experiment = get_object_or_404(Experiment, slug=slug)
-    report = report_request(experiment, request.user.get_username())
+    report = report_request(experiment, actor_name(request.user))
     messages.success(request, f"What-if report #{report.pk} is {report.status}; this page shows it when it is done.")
-    return redirect(f"/experiments/{slug}/#what-if")
+    return redirect(reverse("experiment-detail", kwargs={"slug": slug}) + "#what-if")

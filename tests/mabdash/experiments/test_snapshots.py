@@ -47,7 +47,7 @@ def test_an_unchanged_snapshot_answers_304_and_a_pin_changes_it(api, experiment,
     assert {d["arm"] for d in body["decisions"]} == {1}
 
 
-@pytest.mark.parametrize("value", ["-1", "10001", "x", "1.5", ""])
+@pytest.mark.parametrize("value", ["-1", "10001", "x", "1.5", "", "%C2%B2", "%D9%A1", "9" * 400, "%00"])
 def test_a_bad_number_of_decisions_is_refused_naming_the_field(api, experiment, client_key, value):
     response = api(client_key).get(f"/api/v1/experiments/churn/snapshot/?decisions={value}")
     assert response.status_code == 400

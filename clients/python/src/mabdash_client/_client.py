@@ -246,7 +246,7 @@ class Client:
                 decided_offline_default=local["offline_default"],
                 snapshot_refreshes=local["refreshes"],
             )
-            reporters = [e.reporter.stats for e in self.local._experiments.values() if e.reporter is not None]
+            reporters = self.local.reporter_stats()
             stats["decisions_recorded"] = sum(r["accepted"] + r["duplicate"] for r in reporters)
             stats["decisions_unrecorded"] = sum(r["rejected"] + r["undelivered"] for r in reporters)
         return stats

@@ -156,6 +156,10 @@ class LocalDecider:
             self._thread.join(timeout=5)
         return [e.reporter.close(timeout) for e in self._experiments.values() if e.reporter is not None]
 
+    def reporter_stats(self) -> list[dict[str, int]]:
+        """The counters of each experiment's decision reports."""
+        return [dict(e.reporter.stats) for e in self._experiments.values() if e.reporter is not None]
+
     def flush(self, timeout: float | None) -> list[Any]:
         return [e.reporter.flush(timeout) for e in self._experiments.values() if e.reporter is not None]
 
