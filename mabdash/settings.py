@@ -184,6 +184,16 @@ MABDASH: dict[str, Any] = {
         "api": os.environ.get("MABDASH_RATE_LIMIT_API", "6000/m"),
         "anonymous": os.environ.get("MABDASH_RATE_LIMIT_ANONYMOUS", "300/m"),
     },
+    # Beat checkpoints an experiment's policy state once it learned this many rewards since
+    # its last checkpoint, so the rebuild replays at most about this many.
+    "CHECKPOINT_EVERY_REWARDS": int(os.environ.get("MABDASH_CHECKPOINT_EVERY_REWARDS", "1000000")),
+    # Raw decisions and rewards older than this many days are archived and dropped (an
+    # experiment's own retention_days wins). Unset or empty: keep everything.
+    "RETENTION_DAYS": int(os.environ["MABDASH_RETENTION_DAYS"]) if os.environ.get("MABDASH_RETENTION_DAYS") else None,
+    # Where retention writes its archives (a directory; mount object storage here).
+    "ARCHIVE_DIR": Path(os.environ.get("MABDASH_ARCHIVE_DIR", VAR_DIR / "archive")),
+    # Beat's retention and checkpoint sweep.
+    "RETENTION_SWEEP_SECONDS": float(os.environ.get("MABDASH_RETENTION_SWEEP_SECONDS", "3600")),
     # Webhook retries wait this × 2^(attempt − 1) seconds.
     "WEBHOOK_BACKOFF_SECONDS": float(os.environ.get("MABDASH_WEBHOOK_BACKOFF_SECONDS", "10")),
 }
@@ -208,6 +218,10 @@ CELERY_BEAT_SCHEDULE = {
     "snapshot-all-experiments": {
         "task": "mabdash.experiments.tasks.snapshots_take_task",
         "schedule": 60.0,
+    },
+    "retention-and-checkpoints": {
+        "task": "mabdash.experiments.tasks.retention_sweep_task",
+        "schedule": MABDASH["RETENTION_SWEEP_SECONDS"],
     },
     "counterfactual-requeue": {
         "task": "mabdash.evaluation.tasks.counterfactual_requeue_task",

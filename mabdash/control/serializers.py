@@ -12,6 +12,7 @@ from mabdash.control.services.action_params import ACTIONS, MAX_OVERRIDE_MINUTES
 from mabdash.experiments.inputs import MAX_ARMS
 from mabdash.experiments.models import Experiment
 from mabdash.experiments.serializers import PolicyInput
+from mabdash.experiments.services.experiments import RETENTION_HELP
 from mabdash.strict_fields import IdField, StrictCharField, StrictFloatField, StrictIntegerField, StrictJsonField
 
 REASON_HELP = "Why, for the audit trail (at most 1,000 characters)."
@@ -42,6 +43,9 @@ class SettingsInput(serializers.Serializer):
     description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     policy = PolicyInput(required=False)
     reward_window_seconds = StrictIntegerField(required=False, min_value=1, max_value=31_536_000)
+    retention_days = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=36_500, help_text=RETENTION_HELP
+    )
     default_arm = StrictIntegerField(required=False, min_value=0, max_value=MAX_ARMS - 1)
     guardrails = StrictJsonField(required=False, max_bytes=16_384)
     approval_mode = serializers.ChoiceField(required=False, choices=Experiment.ApprovalMode.values)

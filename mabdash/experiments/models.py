@@ -73,6 +73,11 @@ class Experiment(models.Model):
         default=86_400, help_text="Rewards for decisions older than this are stored as late and not learned from."
     )
     guardrails = models.JSONField(default=dict, blank=True)
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Decisions and rewards older than this are archived and dropped; empty: the global default.",
+    )
     approval_mode = models.CharField(max_length=10, choices=ApprovalMode.choices, default=ApprovalMode.DIRECT)
     rollback_mode = models.CharField(max_length=12, choices=RollbackMode.choices, default=RollbackMode.AUTO)
     # Bumped by every change that alters what decide serves (learning included); web
@@ -205,6 +210,52 @@ class PolicyState(models.Model):
 
     def __str__(self) -> str:
         return f"policy state of {self.experiment_id} v{self.version}"
+
+
+class PolicyCheckpoint(models.Model):
+    """The policy state at one ledger version, proven against the ledger when it was taken.
+
+    The rebuild starts from the latest checkpoint and replays the ledger after it, so its
+    cost does not grow with the experiment's age, and retention may drop the rewards it
+    covers. Written by ``mabdash.experiments.services.checkpoints`` only.
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="checkpoints")
+    version = models.BigIntegerField()
+    state = models.JSONField()
+    applied_count = models.BigIntegerField()
+    reason = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "version"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "version"], name="unique_checkpoint_version")]
+
+    def __str__(self) -> str:
+        return f"checkpoint of {self.experiment_id} at v{self.version}"
+
+
+class RetentionRun(models.Model):
+    """One committed retention run: what it archived, where, and the checkpoint it relied on.
+
+    Inserted in the same transaction that drops the rows, so an archive directory without a
+    run of the same ``run_id`` is from a run that rolled back (its rows are still stored).
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="retention_runs")
+    run_id = models.CharField(max_length=40, unique=True)
+    boundary = models.DateTimeField(help_text="Rows older than this were archived and dropped.")
+    checkpoint_version = models.BigIntegerField()
+    decisions = models.BigIntegerField()
+    rewards = models.BigIntegerField()
+    archive = models.CharField(max_length=500, help_text="Directory of the run's files and manifest.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "created_at"]
+
+    def __str__(self) -> str:
+        return f"retention {self.run_id} of {self.experiment_id}"
 
 
 class PolicyChange(models.Model):

@@ -74,6 +74,14 @@ class ExperimentInput(serializers.Serializer):
     )
     default_arm = StrictIntegerField(required=False, default=0, min_value=0, max_value=99)
     reward_window_seconds = StrictIntegerField(required=False, default=86_400, min_value=1, max_value=31_536_000)
+    retention_days = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=36_500,
+        help_text="Raw decisions and rewards older than this are archived and dropped; null: the global default.",
+    )
     guardrails = StrictJsonField(required=False, default=dict, max_bytes=16_384)
     approval_mode = serializers.ChoiceField(choices=Experiment.ApprovalMode.values, default="direct")
     rollback_mode = serializers.ChoiceField(choices=Experiment.RollbackMode.values, default="auto")
@@ -115,6 +123,7 @@ class ExperimentOutput(serializers.Serializer):
     reward_kind = serializers.CharField()
     default_arm = serializers.IntegerField(source="default_position")
     reward_window_seconds = serializers.IntegerField()
+    retention_days = serializers.IntegerField(allow_null=True)
     guardrails = serializers.DictField()
     approval_mode = serializers.CharField()
     rollback_mode = serializers.CharField()

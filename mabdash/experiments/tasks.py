@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from mabdash.experiments.services.checkpoints import checkpoints_take_due
 from mabdash.experiments.services.learning import snapshots_take
+from mabdash.experiments.services.retention import retention_sweep
 
 
 @shared_task(ignore_result=True)
 def snapshots_take_task() -> int:
     """Beat: a snapshot per running experiment at least every minute, for flat-line charts."""
     return snapshots_take(min_seconds=60.0)
+
+
+@shared_task(ignore_result=True)
+def retention_sweep_task() -> None:
+    """Beat (hourly): archive and drop rows past each experiment's retention, then checkpoint
+    experiments that learned enough since their last checkpoint."""
+    retention_sweep()
+    checkpoints_take_due()

@@ -63,4 +63,7 @@ def test_rewards_posted_through_the_api_are_learned_exactly(stack):
     assert "mabdash_decide_seconds_count 60.0" in metrics
     assert 'mabdash_pending_rewards{experiment="e2e"} 0.0' in metrics
     rebuild = stack.manage("rebuild_policy_state", "e2e")
-    assert f"e2e: identical (version {state['policy_version']}, {len(rewards)} rewards)" in rebuild.stdout
+    assert (
+        f"e2e: identical (version {state['policy_version']}, {len(rewards)} rewards, replayed from version 0)"
+        in rebuild.stdout
+    )

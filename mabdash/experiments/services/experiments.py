@@ -96,6 +96,7 @@ def experiment_create(
     reward_kind: str = Experiment.RewardKind.BINARY,
     default_arm: int = 0,
     reward_window_seconds: int = 86_400,
+    retention_days: int | None = None,
     guardrails: dict[str, Any] | None = None,
     approval_mode: str = Experiment.ApprovalMode.DIRECT,
     rollback_mode: str = Experiment.RollbackMode.AUTO,
@@ -123,6 +124,8 @@ def experiment_create(
         validate_guardrails(guardrails or {})
     except ValueError as error:
         errors["guardrails"] = [str(error)]
+    if not _valid_retention(retention_days):
+        errors["retention_days"] = [RETENTION_HELP]
     if errors:
         raise InvalidInput(errors)
     found = ModelVersion.objects.in_bulk(model_version_ids)
@@ -145,6 +148,7 @@ def experiment_create(
         status=status,
         default_position=default_arm,
         reward_window_seconds=reward_window_seconds,
+        retention_days=retention_days,
         guardrails=guardrails or {},
         approval_mode=approval_mode,
         rollback_mode=rollback_mode,
@@ -212,11 +216,19 @@ SETTINGS = (
     "description",
     "policy",
     "reward_window_seconds",
+    "retention_days",
     "default_arm",
     "guardrails",
     "approval_mode",
     "rollback_mode",
 )
+
+
+RETENTION_HELP = "a whole number of days in [1, 36500], or null for the global default"
+
+
+def _valid_retention(days: Any) -> bool:
+    return days is None or (not isinstance(days, bool) and isinstance(days, int) and 1 <= days <= 36_500)
 
 
 def experiment_settings(experiment: Experiment) -> dict[str, Any]:
@@ -226,6 +238,7 @@ def experiment_settings(experiment: Experiment) -> dict[str, Any]:
         "description": experiment.description,
         "policy": {"kind": experiment.policy_kind, "params": experiment.policy_params, "seed": experiment.policy_seed},
         "reward_window_seconds": experiment.reward_window_seconds,
+        "retention_days": experiment.retention_days,
         "default_arm": experiment.default_position,
         "guardrails": experiment.guardrails,
         "approval_mode": experiment.approval_mode,
@@ -271,6 +284,10 @@ def experiment_settings_check(experiment: Experiment, changes: dict[str, Any]) -
         if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 31_536_000:
             errors["reward_window_seconds"] = ["an integer number of seconds in [1, 31536000]"]
         clean["reward_window_seconds"] = window
+    if "retention_days" in changes:
+        if not _valid_retention(changes["retention_days"]):
+            errors["retention_days"] = [RETENTION_HELP]
+        clean["retention_days"] = changes["retention_days"]
     if "default_arm" in changes:
         arm = changes["default_arm"]
         if isinstance(arm, bool) or not isinstance(arm, int) or not 0 <= arm < n_arms:
@@ -331,6 +348,7 @@ def experiment_settings_apply(
         "name": "name",
         "description": "description",
         "reward_window_seconds": "reward_window_seconds",
+        "retention_days": "retention_days",
         "default_arm": "default_position",
         "guardrails": "guardrails",
         "approval_mode": "approval_mode",

@@ -6,7 +6,7 @@ Every change goes through a :class:`PolicySession`: it locks the experiment's
 The policy ledger is the sequence of versions: version ``v`` is either a batch of rewards
 (``Reward.applied_version == v``, applied in ``id`` order) or a ``PolicyChange`` (creation
 at version 0, an arm added, an arm excluded or re-admitted). Replaying it
-(:func:`policy_rebuild`) reproduces the live state exactly, because the policies define
+(``mabdash.experiments.services.rebuild``) reproduces the live state exactly, because the policies define
 batch updates to equal one-by-one updates bit for bit.
 
 This module knows nothing of guardrails or operators: ``mabdash.control``'s learning cycle
@@ -46,6 +46,7 @@ from mabdash.experiments.models import (
     lock_experiment,
 )
 from mabdash.experiments.selectors import effective_allocation, override_active, pending_rewards
+from mabdash.experiments.services.ledger import outcomes, replay_into
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:
@@ -145,7 +146,7 @@ class PolicySession:
         exact.
         """
         policy = policies.make_policy(kind, self.policy.n_arms, params, seed=seed)
-        _replay_into(policy, self.experiment_id, before_version=self.state.version + 1)
+        replay_into(policy, self.experiment_id, before_version=self.state.version + 1)
         policy.active_ = self.policy.active_.copy()
         policy._invalidate()
         self.policy = policy
@@ -202,26 +203,6 @@ def policy_initialize(experiment: Experiment, n_arms: int, params: dict[str, Any
 
 
 # --------------------------------------------------------------------------- rewards
-def outcomes(arms: list[int], values: list[float], trials: list[int]) -> tuple[list[int], list[float]]:
-    """The rewards as the policy learns them: a count reward (``trials`` > 1, ``value``
-    successes) becomes its ``trials`` 0/1 outcomes, with the successes spread evenly
-    (outcome i is 1 when ⌊(i+1)s/n⌋ > ⌊is/n⌋) so no detector mistakes a count for a run of
-    failures. Deterministic, so the rebuild learns exactly what the live learner did."""
-    if all(n == 1 for n in trials):
-        return arms, values
-    out_arms: list[int] = []
-    out_values: list[float] = []
-    for arm, value, n in zip(arms, values, trials, strict=True):
-        if n == 1:
-            out_arms.append(arm)
-            out_values.append(value)
-            continue
-        successes = round(value)
-        out_arms += [arm] * n
-        out_values += [float((i + 1) * successes // n - i * successes // n) for i in range(n)]
-    return out_arms, out_values
-
-
 def _claim_pending(experiment_id: int, version: int, limit: int) -> list[tuple[int, int, float, int]]:
     """Mark the oldest pending rewards as learned at ``version``; return (id, arm id, value,
     trials) in id order."""
@@ -299,92 +280,3 @@ def snapshots_take(min_seconds: float = 60.0) -> int:
         policy = policies.policy_from_state(state.state)
         taken += snapshot_if_due(state.experiment_id, policy, state.version, min_seconds=min_seconds)
     return taken
-
-
-# --------------------------------------------------------------------------- rebuild
-def _ledger_rewards(experiment_id: int) -> Iterator[tuple[int | None, int, float, int]]:
-    yield from (
-        Reward.objects.filter(experiment_id=experiment_id, applied_version__isnull=False)
-        .order_by("applied_version", "id")
-        .values_list("applied_version", "arm_id", "value", "trials")
-        .iterator(chunk_size=20_000)
-    )
-
-
-def _replay_into(policy: policies.Policy, experiment_id: int, before_version: int) -> None:
-    """Teach ``policy`` every reward learned at ledger versions below ``before_version``, in order."""
-    positions = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("id", "position"))
-    arms: list[int] = []
-    values: list[float] = []
-    for applied_version, arm_id, value, trials in _ledger_rewards(experiment_id):
-        if applied_version is not None and applied_version >= before_version:
-            break
-        learned_arms, learned_values = outcomes([positions[arm_id]], [value], [trials])
-        arms += learned_arms
-        values += learned_values
-        if len(arms) >= 100_000:  # chunks: batches equal one-by-one updates, so this is exact
-            policy.update(arms, values)
-            arms, values = [], []
-    policy.update(arms, values)
-
-
-def policy_rebuild(experiment_id: int) -> tuple[policies.Policy, int]:
-    """Replay the policy ledger from version 0; return the policy and its version."""
-    changes = list(PolicyChange.objects.filter(experiment_id=experiment_id).order_by("version"))
-    if not changes or changes[0].kind != "create":
-        raise ValueError("policy ledger has no creation entry")
-    create = changes[0].data
-    policy = policies.make_policy(create["kind"], create["n_arms"], create["params"])
-    positions = dict(Arm.objects.filter(experiment_id=experiment_id).values_list("id", "position"))
-    pending_changes = changes[1:]
-    arms: list[int] = []
-    values: list[float] = []
-    version = 0
-
-    def apply_rewards() -> None:
-        if arms:
-            policy.update(arms, values)
-            arms.clear()
-            values.clear()
-
-    def apply_changes_before(limit: float) -> None:
-        nonlocal policy
-        while pending_changes and pending_changes[0].version < limit:
-            apply_rewards()
-            change = pending_changes.pop(0)
-            if change.kind == "reconfigure":
-                data = change.data
-                fresh = policies.make_policy(data["kind"], policy.n_arms, data["params"], seed=data["seed"])
-                _replay_into(fresh, experiment_id, before_version=change.version)
-                fresh.active_ = policy.active_.copy()
-                fresh._invalidate()
-                policy = fresh
-            elif change.kind == "add_arm":
-                policy.add_arm(**change.data["params"])
-            elif change.kind == "exclude":
-                policy.exclude(change.data["position"])
-            elif change.kind == "include":
-                policy.include(change.data["position"])
-
-    for applied_version, arm_id, value, trials in _ledger_rewards(experiment_id):
-        assert applied_version is not None  # the query selects learned rewards only
-        apply_changes_before(applied_version)
-        learned_arms, learned_values = outcomes([positions[arm_id]], [value], [trials])
-        arms += learned_arms
-        values += learned_values
-        version = max(version, applied_version)
-    apply_changes_before(math.inf)
-    apply_rewards()
-    if changes:
-        version = max(version, changes[-1].version)
-    return policy, version
-
-
-def policy_replace_with_rebuild(experiment_id: int) -> bool:
-    """Overwrite the live state with the rebuilt one; return whether it differed."""
-    with policy_session(experiment_id) as session:
-        rebuilt, version = policy_rebuild(experiment_id)
-        differed = rebuilt.get_state() != session.policy.get_state() or version != session.version
-        applied = Reward.objects.filter(experiment_id=experiment_id, applied_version__isnull=False).count()
-        session.replace(rebuilt, version, applied)
-    return differed

@@ -8,7 +8,7 @@ import pytest
 import policies
 from mabdash.accounts.authentication import principal_for_key
 from mabdash.experiments.models import AllocationSnapshot, PolicyState, Reward
-from mabdash.experiments.services import learning
+from mabdash.experiments.services import learning, rebuild
 from mabdash.experiments.services.experiments import experiment_add_arm
 from mabdash.experiments.services.registry import model_version_register
 from mabdash.experiments.services.rewards import rewards_record
@@ -115,7 +115,7 @@ def test_rebuilding_from_the_ledger_reproduces_the_live_state_exactly(make_exper
     learning.rewards_learn(experiment.pk)
 
     live = PolicyState.objects.get(experiment=experiment)
-    rebuilt, version = learning.policy_rebuild(experiment.pk)
-    assert rebuilt.get_state() == live.state
-    assert version == live.version
-    assert learning.policy_replace_with_rebuild(experiment.pk) is False
+    rebuilt = rebuild.policy_rebuild(experiment.pk)
+    assert rebuilt.policy.get_state() == live.state
+    assert (rebuilt.version, rebuilt.applied_count, rebuilt.checkpoint_version) == (live.version, 252, None)
+    assert rebuild.policy_replace_with_rebuild(experiment.pk) is False

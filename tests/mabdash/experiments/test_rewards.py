@@ -231,7 +231,8 @@ def test_count_rewards_are_learned_as_their_outcomes_and_refused_where_they_do_n
     experiment, principal, make_experiment
 ):
     from mabdash.experiments.models import PolicyState, Reward
-    from mabdash.experiments.services.learning import policy_rebuild, rewards_learn
+    from mabdash.experiments.services.learning import rewards_learn
+    from mabdash.experiments.services.rebuild import policy_rebuild
 
     batch = [
         {"experiment": "churn", "arm": 1, "successes": 7, "trials": 10, "event_id": "hour-1"},
@@ -265,7 +266,7 @@ def test_count_rewards_are_learned_as_their_outcomes_and_refused_where_they_do_n
     rewards_learn(experiment.pk)
     state = PolicyState.objects.get(experiment=experiment).state
     assert (state["counts"][1], state["sums"][1], state["sumsq"][1]) == (11, 8.0, 8.0)  # 10 outcomes + 1
-    rebuilt, _ = policy_rebuild(experiment.pk)
+    rebuilt = policy_rebuild(experiment.pk).policy
     assert rebuilt.get_state() == state
     from mabdash.accounts.services import api_key_create
 
@@ -278,7 +279,7 @@ def test_count_rewards_are_learned_as_their_outcomes_and_refused_where_they_do_n
 
 
 def test_count_outcomes_spread_the_successes_evenly():
-    from mabdash.experiments.services.learning import outcomes
+    from mabdash.experiments.services.ledger import outcomes
 
     arms, values = outcomes([2, 0], [3.0, 1.0], [8, 1])
     assert arms == [2] * 8 + [0]

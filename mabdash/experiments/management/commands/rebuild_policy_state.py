@@ -5,18 +5,23 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mabdash.experiments.models import Experiment, PolicyState
-from mabdash.experiments.services import learning
+from mabdash.experiments.services import rebuild
 
 
 class Command(BaseCommand):
     help = (
-        "Replay each experiment's reward ledger and policy changes from version 0. By default only "
-        "compares with the live state (exit status 1 on a difference); --write replaces the live state."
+        "Replay each experiment's policy ledger from its latest checkpoint (or from version 0) and "
+        "compare with the live state (exit status 1 on a difference); --write replaces the live state."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slugs", nargs="*", metavar="SLUG", help="experiments (default: all)")
         parser.add_argument("--write", action="store_true", help="replace the live state with the rebuild")
+        parser.add_argument(
+            "--from-start",
+            action="store_true",
+            help="replay from version 0, ignoring checkpoints (impossible once retention archived rewards)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         experiments = Experiment.objects.order_by("slug")
@@ -25,18 +30,27 @@ class Command(BaseCommand):
             missing = set(options["slugs"]) - set(experiments.values_list("slug", flat=True))
             if missing:
                 raise CommandError(f"no experiment {', '.join(sorted(missing))}")
+        if options["write"] and options["from_start"]:
+            raise CommandError("--write rebuilds from the latest checkpoint; compare with --from-start first")
         differing = []
         for experiment in experiments:
             if options["write"]:
-                changed = learning.policy_replace_with_rebuild(experiment.pk)
+                changed = rebuild.policy_replace_with_rebuild(experiment.pk)
                 self.stdout.write(f"{experiment.slug}: {'replaced (it differed)' if changed else 'unchanged'}")
                 continue
-            rebuilt, version = learning.policy_rebuild(experiment.pk)
-            live = PolicyState.objects.get(experiment=experiment)
-            same = rebuilt.get_state() == live.state and version == live.version
+            try:
+                rebuilt = rebuild.policy_rebuild(experiment.pk, from_start=options["from_start"])
+            except rebuild.RebuildImpossible as error:
+                raise CommandError(f"{experiment.slug}: {error}") from error
+            same = rebuilt.matches(PolicyState.objects.get(experiment=experiment))
+            start = (
+                "from version 0"
+                if rebuilt.checkpoint_version is None
+                else f"from the checkpoint at version {rebuilt.checkpoint_version}"
+            )
             self.stdout.write(
-                f"{experiment.slug}: {'identical' if same else 'DIFFERS'} (version {version}, "
-                f"{int(rebuilt.counts_.sum())} rewards)"
+                f"{experiment.slug}: {'identical' if same else 'DIFFERS'} (version {rebuilt.version}, "
+                f"{rebuilt.applied_count} rewards, replayed {start})"
             )
             if not same:
                 differing.append(experiment.slug)
