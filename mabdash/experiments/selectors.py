@@ -14,7 +14,7 @@ import policies
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.accounts.permissions import check_experiment_access
 from mabdash.errors import NotFound
-from mabdash.experiments.models import Arm, Experiment, ModelVersion, Override, PolicyState, Reward
+from mabdash.experiments.models import Arm, Experiment, ModelVersion, Override, PolicyState, RetentionRun, Reward
 
 #: A reward waiting to be learned: stored in time to count, not yet applied to the policy.
 #: The one definition; the partial index ``reward_pending`` has the same condition.
@@ -189,3 +189,14 @@ def experiment_state(experiment: Experiment) -> dict[str, Any]:
             for arm in arms
         ],
     }
+
+
+def retention_boundary(experiment_id: int) -> datetime | None:
+    """The latest retention boundary: decisions and rewards before it were archived and dropped."""
+    boundary: datetime | None = (
+        RetentionRun.objects.filter(experiment_id=experiment_id)
+        .order_by("-boundary")
+        .values_list("boundary", flat=True)
+        .first()
+    )
+    return boundary

@@ -65,7 +65,9 @@ class Estimate:
     ``value``, ``lower``, ``upper`` are None when the target cannot be evaluated (then
     ``warning`` says why); ``difference`` (and its interval) compares with the mean reward
     actually earned on the same decisions. ``support`` is the effective sample size
-    (fixed targets) or the accepted decisions (replay).
+    (fixed targets) or the accepted decisions (replay). An interval with too few decisions to
+    estimate its width (one) is unbounded: ``as_dict`` gives its ends as None (JSON has no
+    infinity).
     """
 
     target: str
@@ -82,7 +84,12 @@ class Estimate:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {key: finite_or_none(value) for key, value in asdict(self).items()}
+
+
+def finite_or_none(value: Any) -> Any:
+    """A float that is not finite becomes None; anything else is returned as it is."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def z_value(confidence: float) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 
 from policies.counterfactual.adaptive import replay_estimate
 from policies.counterfactual.fixed import fixed_target_estimates
-from policies.counterfactual.log import Estimate, Log, z_value
+from policies.counterfactual.log import Estimate, Log, finite_or_none, z_value
 
 Progress = Callable[[float, str], None]
 
@@ -91,7 +91,7 @@ def _actual(rewards: np.ndarray, confidence: float) -> dict[str, float | None]:
         return {"mean": None, "lower": None, "upper": None}
     mean = float(rewards.mean())
     half = z_value(confidence) * float(rewards.std(ddof=1)) / math.sqrt(rewards.size) if rewards.size > 1 else math.inf
-    return {"mean": mean, "lower": mean - half, "upper": mean + half}
+    return {"mean": mean, "lower": finite_or_none(mean - half), "upper": finite_or_none(mean + half)}
 
 
 def _sentence(
@@ -101,7 +101,9 @@ def _sentence(
     if actual["mean"] is None:
         return "No rewarded decisions yet: nothing to compare."
     candidates = [row["dr"] for row in fixed if row["kind"] != "frozen"] + replayed
-    usable = [e for e in candidates if e["value"] is not None and e["warning"] is None]
+    usable = [
+        e for e in candidates if e["value"] is not None and e["warning"] is None and e["difference_lower"] is not None
+    ]
     if not usable:
         return "Not enough logged traffic to evaluate any alternative yet."
     # Ranked by the lower end of the difference: the most convincingly better alternative, not

@@ -3,6 +3,7 @@ adaptive logging, the replay method, and logs that cannot be evaluated."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -70,6 +71,16 @@ def test_small_and_incomplete_logs_give_a_message_or_a_result_never_a_crash():
     report = counterfactual_report(missing, labels=["a", "b"], strategies={"ucb1": ("ucb1", None)})
     assert report["sentence"] == "Not enough logged traffic to evaluate any alternative yet."
     assert report["fixed"][1]["dr"]["warning"] == "cannot be evaluated: the log has no rewarded decision for arm #1"
+
+
+def test_a_report_is_strict_json_even_where_an_interval_is_unbounded():
+    # A replay that accepts one decision has no spread: its interval is unbounded, which a
+    # report (stored as JSON) gives as null rather than an infinity no JSON parser accepts.
+    log = Log.of([0, 1, 0], [0.5, 0.5, 0.5], [1.0, 0.0, 1.0], 2)
+    report = counterfactual_report(log, labels=["a", "b"], strategies={"ucb1": ("ucb1", None)}, seed=1)
+    json.dumps(report, allow_nan=False)
+    unbounded = [row for row in report["strategies"] + [r["ips"] for r in report["fixed"]] if row["upper"] is None]
+    assert unbounded and all(row["value"] is not None for row in unbounded)
 
 
 def _fixed_log(rng, n=2000, means=(0.3, 0.5, 0.6), logging=(0.6, 0.3, 0.1)):

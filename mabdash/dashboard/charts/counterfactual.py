@@ -28,8 +28,9 @@ def counterfactual_figure(rows: Sequence[dict[str, Any]], actual: dict[str, Any]
                 "error_x": {
                     "type": "data",
                     "symmetric": False,
-                    "array": [row["upper"] - row["value"] for row in shown],
-                    "arrayminus": [row["value"] - row["lower"] for row in shown],
+                    # An unbounded end (one decision: no spread to estimate) draws no bar.
+                    "array": [None if row["upper"] is None else row["upper"] - row["value"] for row in shown],
+                    "arrayminus": [None if row["lower"] is None else row["value"] - row["lower"] for row in shown],
                     "color": "#6b7280",
                 },
                 "hovertemplate": "%{y}: %{x:.4f}<extra></extra>",
@@ -45,7 +46,7 @@ def counterfactual_figure(rows: Sequence[dict[str, Any]], actual: dict[str, Any]
             yaxis={"autorange": "reversed", "automargin": True},
         ),
     }
-    if actual.get("mean") is not None:
+    if actual.get("lower") is not None and actual.get("upper") is not None:
         figure["layout"]["shapes"] = [
             {
                 "type": "rect",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mabdash.dashboard import charts
@@ -32,4 +33,13 @@ def counterfactual_panel(experiment: Experiment) -> dict[str, Any]:
         figure=charts.counterfactual_figure(rows, result["actual"], own),
         result=result,
     )
+    period = result.get("period") or {}  # reports computed before retention existed have none
+    panel.update(
+        since=_time(period.get("since")),
+        archived_before=_time(period.get("archived_before")),
+    )
     return panel
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -23,6 +23,7 @@ from mabdash.errors import NotFound
 from mabdash.evaluation.models import CounterfactualReport
 from mabdash.evaluation.services.ledger import ledger_log
 from mabdash.experiments.models import Experiment, PolicyState
+from mabdash.experiments.selectors import retention_boundary
 from mabdash.experiments.services.experiments import strategy_params
 from mabdash.queue import background, send_task
 from policies.counterfactual import counterfactual_report
@@ -93,7 +94,9 @@ def _evaluate(
     experiment = report.experiment
     until = timezone.now()
     state = PolicyState.objects.get(experiment=experiment)
-    log = ledger_log(experiment, report.since, until)
+    archived_before = retention_boundary(experiment.pk)
+    since = max((t for t in (report.since, archived_before) if t is not None), default=None)
+    log = ledger_log(experiment, since, until)
     arms = list(experiment.arms.select_related("model_version").order_by("position"))
     strategies = {}
     for kind in policies.POLICIES:
@@ -118,6 +121,11 @@ def _evaluate(
         seed=experiment.policy_seed,
         progress=progress,
     )
+    result["period"] = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat(),
+        "archived_before": archived_before.isoformat() if archived_before else None,
+    }
     return result, state.version, until
 
 

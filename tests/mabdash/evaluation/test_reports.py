@@ -147,3 +147,30 @@ def test_the_what_if_panel_shows_the_latest_report_and_operators_can_ask_for_ano
     page = operator_client.get("/experiments/churn/").content.decode()
     assert f'data-report="{queued.pk}"' in page and "What-if report #" in page
     assert background.drain()
+
+
+def test_after_retention_a_report_covers_the_retained_period_and_says_so(experiment, logged, operator):
+    from django.test import Client
+
+    from mabdash.experiments.models import Decision, RetentionRun
+
+    now = timezone.now()
+    boundary = now - timedelta(days=30)
+    old = list(Decision.objects.order_by("decision_id").values_list("decision_id", flat=True)[:100])
+    Decision.objects.filter(decision_id__in=old).update(created_at=boundary - timedelta(days=1))
+    # As retention records a run (its archive and drop are tested in test_retention.py).
+    RetentionRun.objects.create(
+        experiment=experiment, run_id="r1", boundary=boundary, checkpoint_version=0, decisions=0, rewards=0, archive="x"
+    )
+    done = reports.report_compute(reports.report_request(experiment, "olivia").pk)
+    assert done.result["decisions"] == 200  # the 100 before the boundary are not the retained period
+    assert done.result["period"] == {
+        "since": boundary.isoformat(),
+        "until": done.until.isoformat(),
+        "archived_before": boundary.isoformat(),
+    }
+    client = Client()
+    client.force_login(operator)
+    page = client.get("/experiments/churn/").content.decode()
+    assert f"from {boundary:%Y-%m-%d %H:%M} up to {done.until:%Y-%m-%d %H:%M} UTC" in page
+    assert f"Decisions before {boundary:%Y-%m-%d %H:%M} UTC were archived by retention." in page
