@@ -174,7 +174,7 @@ def _snapshot_transaction(experiment_id: int) -> Iterator[None]:
     On PostgreSQL, REPEATABLE READ: a DELETE touches only rows visible to the snapshot the
     export read, so a row written meanwhile is neither archived nor dropped. (Inside a
     caller's transaction — the test suite — the caller's isolation applies.) SQLite
-    serialises writers: the first write below takes the database's write lock.
+    transactions are IMMEDIATE (settings): the run holds the one write lock throughout.
     """
     starts_transaction = transaction.get_autocommit()
     with transaction.atomic():

@@ -276,3 +276,37 @@ def test_the_commands_report_what_they_did(experiment, principal, archive, capsy
         call_command("rebuild_policy_state", "--from-start", "churn")
     with pytest.raises(CommandError, match="no experiment nope"):
         call_command("retention", "nope")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_archived_period_loads_into_the_documented_tables(experiment, principal, archive):
+    from pathlib import Path
+
+    from django.db import connection
+
+    experiment.retention_days = 1
+    experiment.save()
+    for _ in range(4):
+        decide("churn", principal)
+    decision_buffer.flush()
+    age(Decision, 2)
+    old = post(principal, "churn", 0, 40)
+    learning.rewards_learn(experiment.pk)
+    age(Reward, 2, event_id__in=old)
+    result = retention.retention_apply(experiment.pk, now=NOW)
+    assert result is not None
+    ddl = (Path(__file__).parents[3] / "docs" / "sql" / "archive_tables.sql").read_text()
+    with connection.cursor() as cursor:
+        cursor.execute(ddl)
+        for table, name in (("archived_decisions", "decisions.csv.gz"), ("archived_rewards", "rewards.csv.gz")):
+            with cursor.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
+                copy.write(gzip.decompress((result.archive / name).read_bytes()))
+        cursor.execute("SELECT count(*), sum(value), bool_and(learn) FROM archived_rewards")
+        assert cursor.fetchone() == (40, float(sum(i % 7 < 3 for i in range(40))), True)
+        cursor.execute(
+            "SELECT count(*), bool_and(arm BETWEEN 0 AND 2 AND propensity > 0 AND propensity <= 1 AND model = 'churn') "
+            "FROM archived_decisions"
+        )
+        assert cursor.fetchone() == (4, True)
+        cursor.execute("DROP TABLE archived_decisions, archived_rewards")
