@@ -244,6 +244,8 @@ def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: 
     lags: list[float] = []
     post, probe = _client(url), _client(url)
     db = psycopg.connect(database_url, autocommit=True)
+    experiment_row = db.execute("SELECT id FROM experiments_experiment WHERE slug = %s", [slug]).fetchone()
+    assert experiment_row is not None, f"no experiment {slug}"
     end = time.monotonic() + seconds
     sequence = 0
     next_send = time.monotonic()
@@ -266,7 +268,9 @@ def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: 
         version = None
         while version is None and time.monotonic() - acked < 10:
             row = db.execute(
-                "SELECT applied_version FROM experiments_reward WHERE event_id = %s", [f"{tag}-{batch - 1}"]
+                # The unique index (experiment, event id): one probe, however long the ledger.
+                "SELECT applied_version FROM experiments_reward WHERE experiment_id = %s AND event_id = %s",
+                [experiment_row[0], f"{tag}-{batch - 1}"],
             ).fetchone()
             version = row[0] if row else None
             if version is None:

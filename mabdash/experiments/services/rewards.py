@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -228,28 +229,9 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
     """Insert, skipping (experiment, event id) pairs already stored; return the pairs this call inserted."""
     table = Reward._meta.db_table
     inserted: set[Key] = set()
+    if connection.vendor == "postgresql":
+        return _insert_postgresql(items, now)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement for the whole batch: arrays in, the inserted keys out.
-            cursor.execute(
-                f"INSERT INTO {table} ({_COLUMNS}) "
-                "SELECT e, x, a, d, v, n, da, o, %s::timestamptz, l FROM unnest(%s::text[], %s::bigint[], "
-                "%s::bigint[], %s::text[], %s::float8[], %s::int[], %s::timestamptz[], %s::timestamptz[], "
-                f"%s::bool[]) AS t(e, x, a, d, v, n, da, o, l) {_CONFLICT}",
-                [
-                    now,
-                    [i.event_id for i in items],
-                    [_key(i)[0] for i in items],
-                    [i.arm_id for i in items],
-                    [i.decision_id for i in items],
-                    [i.value for i in items],
-                    [i.trials for i in items],
-                    [i.decided_at for i in items],
-                    [i.observed_at for i in items],
-                    [i.learn for i in items],
-                ],
-            )
-            return {(row[0], row[1]) for row in cursor.fetchall()}
         adapt = connection.ops.adapt_datetimefield_value
         for start in range(0, len(items), 2500):  # 10 parameters a row, under SQLite's 32,766
             chunk = items[start : start + 2500]
@@ -271,6 +253,43 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
             cursor.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES {placeholders} {_CONFLICT}", params)
             inserted.update((row[0], row[1]) for row in cursor.fetchall())
     return inserted
+
+
+def _insert_postgresql(items: list[_Item], now: datetime) -> set[Key]:
+    """One statement for the whole batch: arrays in, the inserted keys out.
+
+    The arrays travel as binary parameters of a server-side-bound statement: Django's
+    cursor binds on the client, quoting every element of every array as text, which cost a
+    quarter of a 1,000-item batch's time in Python.
+    """
+    table = Reward._meta.db_table
+    # Django's error mapping still applies: a lost database is an OperationalError (a 503).
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        return _insert_postgresql_statement(table, items, now)
+
+
+def _insert_postgresql_statement(table: str, items: list[_Item], now: datetime) -> set[Key]:
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({_COLUMNS}) "
+            "SELECT e, x, a, d, v, n, da, o, %b::timestamptz, l FROM unnest(%b::text[], %b::bigint[], "
+            "%b::bigint[], %b::text[], %b::float8[], %b::int[], %b::timestamptz[], %b::timestamptz[], "
+            f"%b::bool[]) AS t(e, x, a, d, v, n, da, o, l) {_CONFLICT}",
+            [
+                now,
+                [i.event_id for i in items],
+                [_key(i)[0] for i in items],
+                [i.arm_id for i in items],
+                [i.decision_id for i in items],
+                [i.value for i in items],
+                [i.trials for i in items],
+                [i.decided_at for i in items],
+                [i.observed_at for i in items],
+                [i.learn for i in items],
+            ],
+        )
+        return {(row[0], row[1]) for row in cursor.fetchall()}
 
 
 def _classify_existing(items: list[_Item]) -> dict[int, RewardOutcome]:
