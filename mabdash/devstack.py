@@ -10,6 +10,7 @@ served application imports it (``requests`` and ``psycopg`` are imported where u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -284,6 +286,61 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+class PgBouncer:
+    """A private PgBouncer in transaction pooling mode in front of the run's PostgreSQL server.
+
+    PgBouncer refuses to run as root: as root it drops to ``nobody``, with its files in a
+    directory that user may read.
+    """
+
+    def __init__(self, server_url: str, pool_size: int = 10) -> None:
+        parts = urllib.parse.urlsplit(server_url)
+        self.user = parts.username or "postgres"
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="mabdash-pgbouncer-"))
+        (self.directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        (self.directory / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host={parts.hostname or '127.0.0.1'} port={parts.port or 5432}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.directory / 'users.txt'}\n"
+            f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 500\n"
+            f"logfile = {self.directory / 'pgbouncer.log'}\npidfile = {self.directory / 'pgbouncer.pid'}\n"
+        )
+
+    def url(self, database: str) -> str:
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        command = ["pgbouncer", "-d"]
+        if os.geteuid() == 0:
+            self.directory.chmod(0o755)
+            shutil.chown(self.directory, "nobody")
+            for path in self.directory.iterdir():
+                shutil.chown(path, "nobody")
+            command += ["-u", "nobody"]
+        subprocess.run([*command, str(self.directory / "pgbouncer.ini")], check=True, timeout=30)
+        wait_for(lambda: _accepts(self.port), 10, "pgbouncer to listen")
+
+    def log(self) -> str:
+        path = self.directory / "pgbouncer.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop(self) -> None:
+        pid_file = self.directory / "pgbouncer.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def postgres_binaries() -> Path | None:
