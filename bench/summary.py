@@ -2,7 +2,7 @@
 
     python -m bench.summary
 
-Reads bench/results/{policies,dashboard,service,guardrails,counterfactual,client}.json (kept in
+Reads bench/results/{policies,dashboard,service,guardrails,counterfactual,client,longhaul}.json (kept in
 git, so the figures can be rewritten on any machine) and replaces the part of
 docs/BENCHMARKS.md between the ``generated`` markers; the analysis around it is written by
 hand. A section whose results file is missing keeps what the document says, so one
@@ -283,6 +283,60 @@ def client_section(data: dict) -> list[str]:
     ]
 
 
+def longhaul_section(data: dict) -> list[str]:
+    empty, loaded = data["empty"], data["loaded"]
+    rows = [
+        ("decide p50 ms", empty["decide"]["p50_ms"], loaded["decide"]["p50_ms"]),
+        ("decide p99 ms", empty["decide"]["p99_ms"], loaded["decide"]["p99_ms"]),
+        ("batched rewards/s (3 clients × 1,000)", empty["batched_rewards_per_s"], loaded["batched_rewards_per_s"]),
+        ("reward → decide lag p50 s", empty["lag"]["p50_s"], loaded["lag"]["p50_s"]),
+        ("reward → decide lag p99 s", empty["lag"]["p99_s"], loaded["lag"]["p99_s"]),
+        ("experiment data endpoint ms (360 points)", empty["data_endpoint_ms"], loaded["data_endpoint_ms"]),
+        (f"overview ms ({data['experiments']} experiments)", empty["overview_ms"], loaded["overview_ms"]),
+        ("claim of 5,000 pending rewards ms", empty["claim_5000_ms"], loaded["claim_5000_ms"]),
+        ("`rebuild_policy_state` s", empty["rebuild"]["seconds"], loaded["rebuild"]["seconds"]),
+    ]
+    lines = [
+        f"### Long haul: a month of history (`python -m bench.longhaul --scale {data['scale']}`)",
+        "",
+        f"{data['experiments']} experiments; loaded {data['decisions']:,} decisions, {data['rewards']:,} rewards "
+        f"(all learned), {data['days']} days of one-minute snapshots each and {data['audit']:,} audit entries in "
+        f"{sum(data['load'].values()):,.0f} s. Decide at {data['decide_rate']:,.0f} requests/s, open loop. "
+        f"The rebuild replayed {empty['rebuild']['replayed_rewards']:,} rewards on empty tables and "
+        f"{loaded['rebuild']['replayed_rewards']:,} of {loaded['rebuild']['history_rewards']:,} on the loaded "
+        "month (from its checkpoint).",
+        "",
+        "| figure | empty tables | a month loaded | ratio | within 1.5× |",
+        "|---|---|---|---|---|",
+    ]
+    for name, before, after in rows:
+        lower_is_better = "rewards/s" not in name
+        ratio = after / before if before else float("nan")
+        ok = ratio <= 1.5 if lower_is_better else ratio >= 1 / 1.5
+        lines.append(f"| {name} | {before:,.3f} | {after:,.3f} | {ratio:.2f} | {_met(ok)} |")
+    lines += [
+        "",
+        "| table | rows | table MiB | indexes MiB | MiB per million rows (table + indexes) |",
+        "|---|---|---|---|---|",
+    ]
+    for table, size in data["loaded_sizes"].items():
+        total = size["table_bytes"] + size["index_bytes"]
+        per_million = total / size["rows"] * 1e6 / 2**20 if size["rows"] else 0.0
+        lines.append(
+            f"| `{table}` | {size['rows']:,} | {size['table_bytes'] / 2**20:,.0f} | {size['index_bytes'] / 2**20:,.0f} "
+            f"| {per_million:,.0f} |"
+        )
+    day = data["retention_day"]
+    rows_archived = day["decisions"] + day["rewards"]
+    lines += [
+        "",
+        f"Retention of one day of the measured experiment: {day['decisions']:,} decisions and {day['rewards']:,} "
+        f"rewards archived and dropped in {day['seconds']:.1f} s ({rows_archived / day['seconds']:,.0f} rows/s); "
+        f"the gzipped CSV archive takes {day['archive_bytes'] / max(rows_archived, 1):.0f} bytes per row.",
+    ]
+    return lines
+
+
 SECTIONS = (
     ("policies", policies_section, "### Policies"),
     ("dashboard", dashboard_section, "### Dashboard"),
@@ -290,6 +344,7 @@ SECTIONS = (
     ("guardrails", markdown_section, "### Guardrails"),
     ("counterfactual", counterfactual_section, "### Counterfactual"),
     ("client", client_section, "### Python client"),
+    ("longhaul", longhaul_section, "### Long haul"),
 )
 TARGETS_HEADING = "### Against the targets"
 
