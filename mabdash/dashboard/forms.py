@@ -193,6 +193,14 @@ class ExperimentSettingsForm(forms.Form):
         initial=86_400,
         help_text="Rewards for older decisions are stored as late and not learned from.",
     )
+    retention_days = forms.IntegerField(
+        label="Retention (days)",
+        required=False,
+        min_value=1,
+        max_value=36_500,
+        help_text="Older decisions and rewards are archived, then dropped; empty: the global default "
+        "(MABDASH_RETENTION_DAYS; unset keeps everything).",
+    )
     default_arm = forms.IntegerField(min_value=0, max_value=999, initial=0, help_text="Served while paused or stopped.")
     approval_mode = forms.ChoiceField(
         choices=[("direct", "direct: actions apply at once"), ("four_eyes", "four-eyes: a second person approves")]

@@ -118,3 +118,45 @@ def test_the_client_rows_come_from_the_results():
     assert lines[-1] == (
         "Targets: local decide p99 ≤ 20 µs — **missed**; ≥ 10,000 rewards/s from one process — met; lag p99 ≤ 2 s — met."
     )
+
+
+def test_the_long_haul_section_puts_each_figure_next_to_its_empty_table_figure():
+    from bench.summary import longhaul_section
+
+    def phase(decide_p50: float, ingest: float, rebuild_s: float, replayed: int, history: int) -> dict:
+        return {
+            "decide": {"p50_ms": decide_p50, "p99_ms": 2 * decide_p50},
+            "batched_rewards_per_s": ingest,
+            "lag": {"p50_s": 0.2, "p99_s": 0.4},
+            "data_endpoint_ms": 100.0,
+            "overview_ms": 200.0,
+            "claim_5000_ms": 50.0,
+            "rebuild": {"seconds": rebuild_s, "replayed_rewards": replayed, "history_rewards": history},
+        }
+
+    data = {
+        "scale": "full",
+        "experiments": 10,
+        "decisions": 50_000_000,
+        "rewards": 30_000_000,
+        "days": 30,
+        "audit": 5_000,
+        "decide_rate": 300,
+        "load": {"decisions_s": 600.0, "rewards_s": 400.0},
+        "empty": phase(4.0, 10_000.0, 0.5, 80_000, 80_000),
+        "loaded": phase(8.0, 6_000.0, 0.5, 79_000, 3_080_000),
+        "loaded_sizes": {"experiments_reward": {"rows": 2_000_000, "table_bytes": 2**29, "index_bytes": 2**29}},
+        "retention_day": {"seconds": 2.0, "decisions": 3_000, "rewards": 1_000, "archive_bytes": 400_000},
+    }
+    lines = longhaul_section(data)
+    assert lines[2].startswith("10 experiments; loaded 50,000,000 decisions, 30,000,000 rewards")
+    assert "in 1,000 s. Decide at 300 requests/s" in lines[2]
+    assert "79,000 of 3,080,000 on the loaded month" in lines[2]
+    assert lines[6] == "| decide p50 ms | 4.000 | 8.000 | 2.00 | **missed** |"
+    assert lines[8] == "| batched rewards/s (3 clients × 1,000) | 10,000.000 | 6,000.000 | 0.60 | **missed** |"
+    assert lines[14] == "| `rebuild_policy_state` s | 0.500 | 0.500 | 1.00 | met |"
+    assert lines[18] == "| `experiments_reward` | 2,000,000 | 512 | 512 | 512 |"
+    assert lines[-1] == (
+        "Retention of one day of the measured experiment: 3,000 decisions and 1,000 rewards archived and "
+        "dropped in 2.0 s (2,000 rows/s); the gzipped CSV archive takes 100 bytes per row."
+    )

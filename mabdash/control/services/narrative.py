@@ -75,6 +75,8 @@ def settings_in_words(changes: Mapping[str, Any]) -> list[str]:
             words.append(f"strategy → {value['kind']}" + (f" ({params})" if params else ""))
         elif name == "guardrails":
             words.append("guardrails → " + (", ".join(f"{k} {v}" for k, v in sorted(value.items())) or "defaults"))
+        elif name == "retention_days":
+            words.append(f"retention → {value} days" if value is not None else "retention → the global default")
         else:
             words.append(f"{name.replace('_', ' ')} → {value}")
     return words

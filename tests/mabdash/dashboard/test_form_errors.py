@@ -211,6 +211,29 @@ def test_settings_changed_in_the_browser_keep_what_was_learned(operator, experim
     assert again.status_code == 400 and "nothing changes" in " ".join(again.context["form"].non_field_errors())
 
 
+def test_retention_is_set_in_the_browser_and_emptied_back_to_the_global_default(operator, experiment):
+    form = {**CREATE, "name": experiment.name, "reason": "keep a quarter", "retention_days": "90"}
+    form.pop("slug"), form.pop("status"), form.pop("reward_kind")
+    form["expected_version"] = str(experiment.control_version)
+    response = page(operator).post("/experiments/churn/settings/", form, follow=True)
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("Done: Changed settings: retention → 90 days"), message
+    experiment.refresh_from_db()
+    assert experiment.retention_days == 90
+    assert 'name="retention_days" value="90"' in page(operator).get("/experiments/churn/settings/").content.decode()
+    bad = page(operator).post(
+        "/experiments/churn/settings/",
+        {**form, "retention_days": "0", "expected_version": str(experiment.control_version)},
+    )
+    assert bad.status_code == 400 and bad.context["form"].errors["retention_days"]
+    emptied = {**form, "retention_days": "", "expected_version": str(experiment.control_version)}
+    response = page(operator).post("/experiments/churn/settings/", emptied, follow=True)
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("Done: Changed settings: retention → the global default"), message
+    experiment.refresh_from_db()
+    assert experiment.retention_days is None
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "fragment"),
     [
