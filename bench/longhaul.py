@@ -211,6 +211,7 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
         ]
         decisions = scale.decisions // scale.experiments
         rewards = scale.rewards // scale.experiments
+        _day_partitions(start)
         # As any bulk load: the plain indexes are built once afterwards rather than row by
         # row (the primary keys and unique constraints stay, so duplicates would still fail).
         indexes = _drop_plain_indexes(db, ("experiments_decision", "experiments_reward"))
@@ -266,6 +267,15 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
         db.execute("VACUUM ANALYZE")  # what autovacuum would have done over the month
         timings["vacuum_s"] = time.perf_counter() - t0
     return timings, rows
+
+
+def _day_partitions(start: Any) -> None:
+    """The decision ledger's partitions for the month (beat made them as the days came)."""
+    from datetime import UTC, datetime
+
+    from mabdash.experiments.services.partitions import partitions_create
+
+    partitions_create(start.astimezone(UTC).date(), datetime.now(UTC).date())
 
 
 def _drop_plain_indexes(db: Any, tables: tuple[str, ...]) -> list[str]:
@@ -371,8 +381,10 @@ def sizes(database_url: str) -> dict[str, dict[str, float]]:
     with psycopg.connect(database_url, autocommit=True) as db:
         for table in TABLES:
             rows = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            table_bytes, index_bytes = db.execute(
-                "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table, table]
+            table_bytes, index_bytes = db.execute(  # a partitioned table: the sum of its partitions
+                "SELECT sum(pg_table_size(r))::bigint, sum(pg_indexes_size(r))::bigint FROM "
+                "(SELECT relid AS r FROM pg_partition_tree(%s) UNION SELECT %s::regclass) AS tree",
+                [table, table],
             ).fetchone()
             result[table] = {"rows": rows, "table_bytes": table_bytes, "index_bytes": index_bytes}
     return result

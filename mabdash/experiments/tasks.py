@@ -10,6 +10,7 @@ from celery import shared_task
 
 from mabdash.experiments.services.checkpoints import checkpoints_take_due
 from mabdash.experiments.services.learning import snapshots_take
+from mabdash.experiments.services.partitions import partitions_maintain
 from mabdash.experiments.services.retention import retention_sweep
 
 
@@ -21,7 +22,9 @@ def snapshots_take_task() -> int:
 
 @shared_task(ignore_result=True)
 def retention_sweep_task() -> None:
-    """Beat (hourly): archive and drop rows past each experiment's retention, then checkpoint
-    experiments that learned enough since their last checkpoint."""
+    """Beat (hourly): archive and drop rows past each experiment's retention, checkpoint
+    experiments that learned enough since their last checkpoint, and keep the decision
+    ledger's day partitions (create the coming days', drop emptied ones)."""
     retention_sweep()
     checkpoints_take_due()
+    partitions_maintain()

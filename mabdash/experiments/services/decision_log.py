@@ -159,7 +159,9 @@ def decisions_insert(rows: list[DecisionRow]) -> set[str]:
             ]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "
-                "ON CONFLICT (decision_id) DO NOTHING RETURNING decision_id, arm_id",
+                # No conflict target: on PostgreSQL the key is (decision_id, created_at) (the
+                # ledger is partitioned by day), on SQLite decision_id; both mean one id.
+                "ON CONFLICT DO NOTHING RETURNING decision_id, arm_id",
                 params,
             )
             inserted += cursor.fetchall()

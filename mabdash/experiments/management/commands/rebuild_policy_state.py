@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mabdash.experiments.models import Experiment, PolicyState
+from mabdash.experiments.management.arguments import experiments_named
+from mabdash.experiments.models import PolicyState
 from mabdash.experiments.services import rebuild
 
 
@@ -24,12 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        experiments = Experiment.objects.order_by("slug")
-        if options["slugs"]:
-            experiments = experiments.filter(slug__in=options["slugs"])
-            missing = set(options["slugs"]) - set(experiments.values_list("slug", flat=True))
-            if missing:
-                raise CommandError(f"no experiment {', '.join(sorted(missing))}")
+        experiments = experiments_named(options["slugs"])
         if options["write"] and options["from_start"]:
             raise CommandError("--write rebuilds from the latest checkpoint; compare with --from-start first")
         differing = []

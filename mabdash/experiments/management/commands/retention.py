@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mabdash.experiments.models import Experiment
+from mabdash.experiments.management.arguments import experiments_named
 from mabdash.experiments.services.checkpoints import CheckpointRefused
 from mabdash.experiments.services.retention import retention_apply, retention_days
 
@@ -20,12 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("slugs", nargs="*", metavar="SLUG", help="experiments (default: all)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        experiments = Experiment.objects.order_by("slug")
-        if options["slugs"]:
-            experiments = experiments.filter(slug__in=options["slugs"])
-            missing = set(options["slugs"]) - set(experiments.values_list("slug", flat=True))
-            if missing:
-                raise CommandError(f"no experiment {', '.join(sorted(missing))}")
+        experiments = experiments_named(options["slugs"])
         refused = []
         for experiment in experiments:
             if retention_days(experiment) is None:
