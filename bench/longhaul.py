@@ -204,10 +204,9 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
     timings: dict[str, float] = {}
     rows = dict.fromkeys(TABLES, 0)
     with psycopg.connect(running.database_url, autocommit=True) as db:
-        start = db.execute("SELECT now() - %s * interval '1 day'", [scale.days]).fetchone()[0]
+        start = _one(db, "SELECT now() - %s * interval '1 day'", [scale.days])[0]
         experiments = [
-            db.execute("SELECT id FROM experiments_experiment WHERE slug = %s", [slug]).fetchone()[0]
-            for slug in slugs(scale)
+            _one(db, "SELECT id FROM experiments_experiment WHERE slug = %s", [slug])[0] for slug in slugs(scale)
         ]
         decisions = scale.decisions // scale.experiments
         rewards = scale.rewards // scale.experiments
@@ -227,9 +226,7 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
         versions = {}
         for experiment_id in experiments:
             arms = [row[0] for row in db.execute(_ARMS, [experiment_id])]
-            base = db.execute(
-                "SELECT version FROM experiments_policystate WHERE experiment_id = %s", [experiment_id]
-            ).fetchone()[0]
+            base = _one(db, "SELECT version FROM experiments_policystate WHERE experiment_id = %s", [experiment_id])[0]
             versions[experiment_id] = base
             thresholds = [int(m * 1000) for m in MEANS]
             rows["experiments_reward"] += db.execute(
@@ -288,6 +285,12 @@ def _drop_plain_indexes(db: Any, tables: tuple[str, ...]) -> list[str]:
     for name, _ in rows:
         db.execute(f'DROP INDEX "{name}"')
     return [definition for _, definition in rows]
+
+
+def _one(db: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
+    row = db.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return tuple(row)
 
 
 def _common(experiment_id: int, arms: list[int], start: Any) -> dict[str, Any]:
@@ -380,12 +383,13 @@ def sizes(database_url: str) -> dict[str, dict[str, float]]:
     result = {}
     with psycopg.connect(database_url, autocommit=True) as db:
         for table in TABLES:
-            rows = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            table_bytes, index_bytes = db.execute(  # a partitioned table: the sum of its partitions
+            rows = _one(db, f"SELECT count(*) FROM {table}", [])[0]
+            table_bytes, index_bytes = _one(  # a partitioned table: the sum of its partitions
+                db,
                 "SELECT sum(pg_table_size(r))::bigint, sum(pg_indexes_size(r))::bigint FROM "
                 "(SELECT relid AS r FROM pg_partition_tree(%s) UNION SELECT %s::regclass) AS tree",
                 [table, table],
-            ).fetchone()
+            )
             result[table] = {"rows": rows, "table_bytes": table_bytes, "index_bytes": index_bytes}
     return result
 
