@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-client bench-dashboard chaos clean
+.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-client bench-dashboard bench-longhaul chaos clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -88,6 +88,13 @@ chaos: $(VENV)/.dev
 bench-policies: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.policies --json bench/results/policies.json
+
+## bench-longhaul: a month of history (50M decisions, 30M rewards) against empty tables (~80 min; --scale small: ~5 min)
+bench-longhaul: BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+bench-longhaul: $(VENV)/.dev
+	mkdir -p bench/results
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.longhaul --scale full --json bench/results/longhaul.json
+	$(PY) -m bench.summary
 
 ## bench-guardrails: false rollbacks, detection delays and promotion of the rollback rules (~20 min)
 bench-guardrails: $(VENV)/.dev
