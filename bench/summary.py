@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from bench.guardrails import markdown_section, target_rows
+from bench.longhaul import figure_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -285,17 +286,7 @@ def client_section(data: dict) -> list[str]:
 
 def longhaul_section(data: dict) -> list[str]:
     empty, loaded = data["empty"], data["loaded"]
-    rows = [
-        ("decide p50 ms", empty["decide"]["p50_ms"], loaded["decide"]["p50_ms"]),
-        ("decide p99 ms", empty["decide"]["p99_ms"], loaded["decide"]["p99_ms"]),
-        ("batched rewards/s (3 clients × 1,000)", empty["batched_rewards_per_s"], loaded["batched_rewards_per_s"]),
-        ("reward → decide lag p50 s", empty["lag"]["p50_s"], loaded["lag"]["p50_s"]),
-        ("reward → decide lag p99 s", empty["lag"]["p99_s"], loaded["lag"]["p99_s"]),
-        ("experiment data endpoint ms (360 points)", empty["data_endpoint_ms"], loaded["data_endpoint_ms"]),
-        (f"overview ms ({data['experiments']} experiments)", empty["overview_ms"], loaded["overview_ms"]),
-        ("claim of 5,000 pending rewards ms", empty["claim_5000_ms"], loaded["claim_5000_ms"]),
-        ("`rebuild_policy_state` s", empty["rebuild"]["seconds"], loaded["rebuild"]["seconds"]),
-    ]
+    rows = figure_rows(data)
     lines = [
         f"### Long haul: a month of history (`python -m bench.longhaul --scale {data['scale']}`)",
         "",

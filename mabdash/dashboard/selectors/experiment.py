@@ -21,6 +21,10 @@ from policies.guardrails import guardrail_config
 
 RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400, "all": None}
 LAG_SAMPLE = 2000
+# Decisions older than this are not "recent" for the waiting share. The bound also lets
+# PostgreSQL prune the decision ledger's day partitions (the default partition included)
+# and read them newest first; without it a month of ledger is sorted in full.
+WAITING_WINDOW = timedelta(days=1)
 EVENT_LIMIT = 200
 
 
@@ -45,7 +49,7 @@ def reward_lag(experiment_id: int, now: datetime) -> tuple[list[float], float | 
 
     Both are estimated from the most recent ``LAG_SAMPLE`` rows so the cost stays bounded
     however busy the experiment is. Decisions younger than a minute are not counted as
-    waiting yet.
+    waiting yet; decisions older than ``WAITING_WINDOW`` are not recent any more.
     """
     rows = (
         Reward.objects.filter(experiment_id=experiment_id, decided_at__isnull=False)
@@ -54,7 +58,11 @@ def reward_lag(experiment_id: int, now: datetime) -> tuple[list[float], float | 
     )
     lags = [round((received - decided).total_seconds(), 3) for received, decided in rows if decided is not None]
     decision_ids = list(
-        Decision.objects.filter(experiment_id=experiment_id, created_at__lte=now - timedelta(minutes=1))
+        Decision.objects.filter(
+            experiment_id=experiment_id,
+            created_at__lte=now - timedelta(minutes=1),
+            created_at__gt=now - WAITING_WINDOW,
+        )
         .order_by("-created_at")
         .values_list("decision_id", flat=True)[:LAG_SAMPLE]
     )
