@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import policies
-from policies.change import ChangeState, change_update
+from policies.change import ChangeState, change_update, expected_delay
 from policies.confidence import MeanSequence, sequence_update
 from policies.detectors import relative_bounds_fired
 from policies.guardrails import DEFAULTS
@@ -386,6 +386,11 @@ def _cell(row: dict[str, Any]) -> str:
     return f"{_delay(row['median_delay'])} / {_delay(row['p90_delay'])} / {_percent(row['missed_rate'])}"
 
 
+def _yardstick(before: float, after: float, healthy: int) -> str:
+    bad = expected_delay(before, after, healthy)
+    return "out of reach" if bad is None else f"{bad:,}"
+
+
 def markdown_section(data: dict[str, Any]) -> list[str]:
     """The guardrail figures as Markdown tables (for bench.summary)."""
     lines = [
@@ -413,15 +418,22 @@ def markdown_section(data: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "Breaks (3 arms; arm 0 drops after the healthy rewards shown, the others stay): bad rewards it serves before "
-        "the rule fires, median / p90 / share missed within 5,000.",
+        "the rule fires, median / p90 / share missed within 5,000. *Yardstick*: the bad rewards the change rule "
+        "needs when every mean sits at its expected value (`policies.change.expected_delay`, no simulation); "
+        "“out of reach” means the healthy history holds too little evidence for that drop at the rule's threshold.",
         "",
-        "| drop | after | new default | change | relative | first release | its relative rule | Page–Hinkley |",
-        "|---|---|---|---|---|---|---|---|",
+        "| drop | after | new default | change | yardstick | relative | first release | its relative rule | Page–Hinkley |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in data["breaks"]:
         rules = row["rules"]
         cells = " | ".join(
-            _cell(rules[r]) for r in ("default", "change", "relative", "old_default", "normal_relative", "page_hinkley")
+            [
+                _cell(rules["default"]),
+                _cell(rules["change"]),
+                _yardstick(row["before"], row["after"], row["healthy"]),
+                *(_cell(rules[r]) for r in ("relative", "old_default", "normal_relative", "page_hinkley")),
+            ]
         )
         lines.append(f"| {row['before']:.2f} → {row['after']:.2f} | {row['healthy']:,} | {cells} |")
     checkpoints = list(data["promotion"][0]["new"]["committed_by"]) if data["promotion"] else []

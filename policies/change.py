@@ -154,6 +154,33 @@ def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return first + second
 
 
+def expected_delay(
+    before: float, after: float, healthy: int, *, threshold: float = THRESHOLD, window: int = WINDOW
+) -> int | None:
+    """Bad rewards the detector needs when every mean sits at its expected value.
+
+    For an arm whose mean drops from ``before`` to ``after`` after ``healthy`` rewards: the
+    fewest rewards ``n₂`` after the change for which the statistic at the true change point,
+    ``healthy·kl(before, m) + n₂·kl(after, m)`` with ``m`` the overall mean, reaches
+    ``threshold``. None when no ``n₂`` within ``window`` (the reach of candidate change
+    points) does. It is a noise-free yardstick, not a guarantee: with noise some streams
+    alarm earlier and some later. Its limit as ``n₂`` grows is ``healthy·kl(before, after)``,
+    so a history shorter than ``threshold / kl(before, after)`` rewards cannot show a drop of
+    that size at this threshold, however long the bad period lasts.
+    """
+    if not 0.0 <= after < before <= 1.0:
+        raise ValueError(f"after: must be below before, both in [0, 1], got {before} → {after}")
+    if healthy < 1 or window < 1:
+        raise ValueError("healthy, window: must be at least 1")
+    bad = np.arange(1, window + 1, dtype=float)
+    overall = (healthy * before + bad * after) / (healthy + bad)
+    statistic = healthy * bernoulli_kl(np.full_like(bad, before), overall) + bad * bernoulli_kl(
+        np.full_like(bad, after), overall
+    )
+    reached = np.flatnonzero(statistic >= threshold)
+    return int(bad[reached[0]]) if reached.size else None
+
+
 def change_update(
     state: ChangeState,
     rewards: np.ndarray,

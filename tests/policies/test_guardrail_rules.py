@@ -4,11 +4,13 @@ exact batching, state validation and the promotion test (seeded; small configura
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from bench.guardrails import run_aa, run_break
-from policies.change import ChangeState, change_update
+from policies.change import THRESHOLD, ChangeState, change_update, expected_delay
 from policies.confidence import MeanSequence, sequence_update
 from policies.detectors import change_rule, proven_best, relative_rule
 
@@ -152,3 +154,44 @@ def test_the_vectorised_change_detector_matches_the_obvious_implementation(seed)
         pieces, piece = change_rule(pieces, stream[start : start + 37])
         found = found or piece.evidence["alarm_at"]
     assert found == expected and pieces.as_dict() == state.as_dict()
+
+
+def _statistic_at_the_change(before: float, after: float, healthy: int, bad: int) -> float:
+    """The GLR at the true change point with every mean at its expected value, written out."""
+
+    def kl(p: float, q: float) -> float:
+        return sum(a * math.log(a / b) for a, b in ((p, q), (1 - p, 1 - q)) if a > 0)
+
+    overall = (healthy * before + bad * after) / (healthy + bad)
+    return healthy * kl(before, overall) + bad * kl(after, overall)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "healthy", "expected"),
+    [(0.85, 0.20, 200, 14), (0.85, 0.65, 200, 279), (0.85, 0.65, 1000, 118), (0.5, 0.3, 1000, 179)],
+)
+def test_expected_delay_is_the_first_count_whose_statistic_reaches_the_threshold(before, after, healthy, expected):
+    assert expected_delay(before, after, healthy) == expected
+    assert _statistic_at_the_change(before, after, healthy, expected) >= THRESHOLD
+    assert _statistic_at_the_change(before, after, healthy, expected - 1) < THRESHOLD
+
+
+def test_a_short_history_cannot_show_a_small_drop():
+    """0.90 → 0.85: the history's whole evidence, healthy · kl(0.90, 0.85), is 2.2 nats after
+    200 rewards and 10.9 after 1,000 — under the threshold however long the drop lasts."""
+    assert expected_delay(0.90, 0.85, 200) is None
+    assert expected_delay(0.90, 0.85, 1000) is None
+    assert expected_delay(0.90, 0.85, 10_000) == 1156
+    with pytest.raises(ValueError, match="after: must be below before"):
+        expected_delay(0.5, 0.6, 100)
+
+
+def test_the_yardstick_tracks_the_simulated_change_rule():
+    """Seeded simulation of the change rule alone: its median delay after a short history is
+    near the noise-free yardstick, and the drop the yardstick calls invisible is missed."""
+    slide = run_break(0.85, 0.65, 200, experiments=200, post=3000, seed=11)["change"]
+    assert expected_delay(0.85, 0.65, 200) == 279
+    assert 0.7 * 279 <= slide["median_delay"] <= 1.2 * 279
+    assert (slide["median_delay"], slide["missed_rate"]) == (200.0, 0.07)  # seeded: this run's exact figures
+    small = run_break(0.90, 0.85, 200, experiments=200, post=5000, seed=12)["change"]
+    assert small["missed_rate"] == 0.99
