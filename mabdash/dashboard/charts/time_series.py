@@ -241,7 +241,7 @@ def lag_figure(lags_seconds: Sequence[float], waiting_share: float | None) -> Fi
             }
         ],
         "layout": _layout(
-            f"Reward lag — decisions still waiting for a reward: {waiting}",
+            f"Reward lag — the last day's decisions still waiting for a reward: {waiting}",
             hovermode="closest",
             xaxis={"title": {"text": "seconds from decision to reward"}},
             yaxis={"title": {"text": "rewards"}},

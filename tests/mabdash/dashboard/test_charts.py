@@ -119,7 +119,9 @@ def test_traffic_is_decisions_per_minute_between_snapshots():
 def test_lag_histogram_titles_the_waiting_share():
     figure = valid(charts.lag_figure([0.5, 1.5, 2.0], 0.125))
     assert figure["data"][0]["x"] == [0.5, 1.5, 2.0]
-    assert figure["layout"]["title"]["text"] == "Reward lag — decisions still waiting for a reward: 12.5%"
+    assert (
+        figure["layout"]["title"]["text"] == "Reward lag — the last day's decisions still waiting for a reward: 12.5%"
+    )
     assert charts.lag_figure([], None)["layout"]["title"]["text"].endswith(": n/a")
 
 
