@@ -77,6 +77,7 @@ bench: $(VENV)/.dev
 	$(PY) -m bench.guardrails --json bench/results/guardrails.json
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.counterfactual --json bench/results/counterfactual.json
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.client --json bench/results/client.json
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.event_ids --json bench/results/event_ids.json
 	$(PY) -m bench.summary
 
 ## chaos: the failure tests alone (they also run in `make test`): kill -9, broker and database restarts, duplicates

@@ -318,10 +318,16 @@ _DECISIONS = (
 )
 # Reward n belongs to decision n: same arm, received 30 s after the decision, learned at
 # version base + 1 + n / batch. Its value is a deterministic function of n and the arm
-# (_values computes the same in numpy for the state).
+# (_values computes the same in numpy for the state). Its event id begins with the decision's
+# millisecond, as the UUIDv7 ids the server and the Python client make do (32 hex digits; the
+# rest unique per experiment).
+_EVENT_ID = (
+    "lpad(to_hex((extract(epoch FROM %(start)s + n * %(step)s * interval '1 microsecond') * 1000)::bigint), 12, '0')"
+    " || '7' || lpad(to_hex(%(experiment)s), 4, '0') || lpad(to_hex(n), 15, '0')"
+)
 _REWARDS = (
     "INSERT INTO experiments_reward (event_id, experiment_id, arm_id, decision_id, value, trials, decided_at, "
-    f"received_at, learn, applied_version) SELECT md5(%(experiment)s || '-' || n), %(experiment)s, "
+    f"received_at, learn, applied_version) SELECT {_EVENT_ID}, %(experiment)s, "
     f"(%(arms)s::bigint[])[1 + n %% %(k)s], {_DECISION_ID}, "
     "CASE WHEN (n * 2654435761) %% 1000 < (%(thresholds)s::int[])[1 + n %% %(k)s] THEN 1 ELSE 0 END, 1, "
     "%(start)s + n * %(step)s * interval '1 microsecond', "

@@ -2,7 +2,7 @@
 
     python -m bench.summary
 
-Reads bench/results/{policies,dashboard,service,guardrails,counterfactual,client,longhaul}.json (kept in
+Reads bench/results/{policies,dashboard,service,guardrails,counterfactual,client,longhaul,event_ids}.json (kept in
 git, so the figures can be rewritten on any machine) and replaces the part of
 docs/BENCHMARKS.md between the ``generated`` markers; the analysis around it is written by
 hand. A section whose results file is missing keeps what the document says, so one
@@ -328,6 +328,27 @@ def longhaul_section(data: dict) -> list[str]:
     return lines
 
 
+def event_ids_section(data: dict) -> list[str]:
+    kinds = data["kinds"]
+    random_ids, ordered = kinds["uuid4"], kinds["uuid7"]
+    return [
+        f"### Event ids on a large ledger (`python -m bench.event_ids --rows {data['rows']:,}`)",
+        "",
+        f"Batches of 1,000 rewards recorded through `rewards_record` into a reward table already holding "
+        f"{data['rows']:,} rewards, {data['batches'] * 1000:,} per measurement, each kind measured twice "
+        "(means shown).",
+        "",
+        "| event ids | rewards/s | full-page images in the WAL per reward | WAL bytes per reward |",
+        "|---|---|---|---|",
+        *(
+            f"| {label} | {row['per_s']:,.0f} | {row['fpi_per_reward']:.3f} | {row['wal_bytes_per_reward']:,.0f} |"
+            for label, row in (("random (UUIDv4, baseline)", random_ids), ("time-ordered (UUIDv7)", ordered))
+        ),
+        "",
+        f"Time-ordered ids: {ordered['per_s'] / random_ids['per_s']:.2f}× the rewards/s of random ones.",
+    ]
+
+
 SECTIONS = (
     ("policies", policies_section, "### Policies"),
     ("dashboard", dashboard_section, "### Dashboard"),
@@ -336,6 +357,7 @@ SECTIONS = (
     ("counterfactual", counterfactual_section, "### Counterfactual"),
     ("client", client_section, "### Python client"),
     ("longhaul", longhaul_section, "### Long haul"),
+    ("event_ids", event_ids_section, "### Event ids"),
 )
 TARGETS_HEADING = "### Against the targets"
 

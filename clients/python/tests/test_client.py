@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -103,6 +104,17 @@ def test_rewards_go_in_batches_each_once(server):
     assert sorted(server.stored) == sorted(ids)
     assert [o.outcome for o in outcomes] == ["accepted"] * 1_200
     assert (stats["queued"], stats["accepted"], stats["batches"], stats["retries"]) == (1_200, 1_200, 3, 0)
+
+
+def test_event_ids_made_by_the_client_are_time_ordered_uuid7(server):
+    """Ids that begin with the time keep the server's idempotency index compact (CLIENT.md)."""
+    with client_for(server) as client:
+        first = client.reward("d", value=1)
+        time.sleep(0.002)
+        second = client.reward("d", value=0)
+        assert client.flush().complete
+    assert [uuid.UUID(i).version for i in (first, second)] == [7, 7]
+    assert first < second and sorted(server.stored) == [first, second]
 
 
 def test_a_lone_reward_leaves_within_the_age_bound(server):

@@ -13,7 +13,6 @@ Validation is plain Python rather than a DRF serializer per item: a batch holds 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from django.utils import timezone
 from mabdash.accounts.authentication import KeyPrincipal
 from mabdash.errors import NotFound
 from mabdash.experiments import decision_ids
+from mabdash.experiments.event_ids import time_ordered_id
 from mabdash.experiments.inputs import REWARD
 from mabdash.experiments.models import Experiment, Reward
 from mabdash.experiments.services.scheduling import learning_request
@@ -91,7 +91,7 @@ def _parse(index: int, raw: Any) -> _Item | RewardOutcome:
     value, trials = amount
     item = _Item(
         index=index,
-        event_id=event_id or uuid.uuid4().hex,
+        event_id=event_id or time_ordered_id(),
         generated_id=event_id is None,
         value=float(value),
         trials=int(trials),

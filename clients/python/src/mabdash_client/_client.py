@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
@@ -14,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from mabdash_client._ids import time_ordered_id
 from mabdash_client._local import LocalDecider
 from mabdash_client._sender import RewardSender, WhenFull
 from mabdash_client._types import Decision, DeliveryReport, MabdashError, RewardOutcome
@@ -186,7 +186,7 @@ class Client:
             if not isinstance(decision_id, str) or not decision_id:
                 raise ValueError("decision: a Decision or a decision id string is required")
             payload = {"decision_id": decision_id}
-        payload["event_id"] = event_id or uuid.uuid4().hex
+        payload["event_id"] = event_id or time_ordered_id()
         if not EVENT_ID.fullmatch(payload["event_id"]):
             raise ValueError("event_id: 1–128 characters of A-Z a-z 0-9 . _ : -")
         if (value is None) == (successes is None and trials is None):
