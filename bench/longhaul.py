@@ -323,7 +323,7 @@ _DECISIONS = (
 # rest unique per experiment).
 _EVENT_ID = (
     "lpad(to_hex((extract(epoch FROM %(start)s + n * %(step)s * interval '1 microsecond') * 1000)::bigint), 12, '0')"
-    " || '7' || lpad(to_hex(%(experiment)s), 4, '0') || lpad(to_hex(n), 15, '0')"
+    " || '7' || lpad(to_hex(%(experiment)s::int), 4, '0') || lpad(to_hex(n), 15, '0')"
 )
 _REWARDS = (
     "INSERT INTO experiments_reward (event_id, experiment_id, arm_id, decision_id, value, trials, decided_at, "
