@@ -90,7 +90,7 @@ bench-policies: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.policies --json bench/results/policies.json
 
-## bench-longhaul: a month of history (50M decisions, 30M rewards) against empty tables (~80 min; --scale small: ~5 min)
+## bench-longhaul: a month of history (50M decisions, 30M rewards) against empty tables (~20 min here; --scale small: ~2 min)
 bench-longhaul: BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 bench-longhaul: $(VENV)/.dev
 	mkdir -p bench/results
