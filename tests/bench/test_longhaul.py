@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.longhaul import SCALES
+from bench.longhaul import SCALES, figure_rows
 
 pytestmark = [pytest.mark.stack, pytest.mark.postgres, pytest.mark.redis]
 
@@ -49,4 +49,5 @@ def test_the_small_month_loads_and_every_figure_is_measured_on_both(tmp_path):
     per_day = small.decisions // small.experiments // small.days
     assert abs(data["retention_day"]["decisions"] - per_day) <= per_day // 20
     assert data["retention_day"]["archive_bytes"] > 0
-    assert "rebuild s" in run.stdout and "experiments_reward: " in run.stdout  # the printed table
+    printed = [name for name, _, _ in figure_rows(data)]  # the printed table: every figure, and the sizes
+    assert all(name in run.stdout for name in printed) and "experiments_reward: " in run.stdout
