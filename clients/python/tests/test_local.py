@@ -207,3 +207,20 @@ def test_a_quiet_client_asks_for_few_draws_when_the_snapshot_changes():
                 break
     assert server.requested[0] == 1_000  # the first block: no rate known yet
     assert 50 <= server.requested[-1] <= 400, server.requested  # then ~10 s of its ~20 decisions/s
+
+
+def test_a_draw_is_labelled_by_its_own_snapshot_while_the_next_one_is_adopted():
+    """The refresh thread replaces the snapshot and the draws; a decide in between must not
+    pair an old draw's arm with the new snapshot's label (a pin that seems served, but is not)."""
+    server = SnapshotServer()
+    with local_client(server, refresh_interval=60) as client:
+        first = client.decide("exp")
+        experiment = client.local.held("exp")
+        assert experiment is not None and first.arm == 1
+        pinned = dict(experiment.snapshot, served_by="pin", policy_version=2)
+        experiment.snapshot = pinned  # as adopt() could leave it for an instant: label new, draws old
+        mid = client.decide("exp")
+        experiment.adopt({**pinned, "decisions": [{"decision_id": "p.1", "arm": 2}]}, '"pin"', time.monotonic())
+        after = client.decide("exp")
+    assert (mid.arm, mid.served_by, mid.policy_version) == (1, "policy", 1)
+    assert (after.decision_id, after.arm, after.served_by, after.policy_version) == ("p.1", 2, "pin", 2)

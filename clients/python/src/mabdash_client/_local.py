@@ -47,7 +47,10 @@ class _Experiment:
     snapshot: dict[str, Any]
     etag: str
     fetched_at: float
-    pool: deque[tuple[str, int, float]] = field(default_factory=deque)  # (decision id, arm, drawn at)
+    # (decision id, arm, drawn at, the snapshot it was drawn from): a draw carries its own
+    # snapshot, so a decision is labelled by the snapshot that made it even while the refresh
+    # thread is halfway through adopting the next one.
+    pool: deque[tuple[str, int, float, dict[str, Any]]] = field(default_factory=deque)
     cdf: list[float] = field(default_factory=list)
     reporter: RewardSender | None = None
     # How many draws to ask for: ``pool_seconds`` of this client's own traffic (at most
@@ -60,18 +63,16 @@ class _Experiment:
 
     def adopt(self, snapshot: dict[str, Any], etag: str, now: float) -> None:
         """A new snapshot: its draws replace the old ones (same ETag: they are added)."""
-        same = etag == self.etag
-        self.snapshot, self.etag, self.fetched_at = snapshot, etag, now
-        drawn = [(d["decision_id"], int(d["arm"]), now) for d in snapshot["decisions"]]
-        if same:
-            self.pool.extend(drawn)
-        else:
-            self.pool = deque(drawn)
+        drawn = [(d["decision_id"], int(d["arm"]), now, snapshot) for d in snapshot["decisions"]]
         total, cdf = 0.0, []
         for arm in snapshot["arms"]:
             total += float(arm["share"])
             cdf.append(total)
-        self.cdf = cdf
+        if etag == self.etag:
+            self.pool.extend(drawn)
+        else:
+            self.pool = deque(drawn)  # one assignment: take() sees the old draws or the new ones
+        self.snapshot, self.etag, self.fetched_at, self.cdf = snapshot, etag, now, cdf
 
 
 class LocalDecider:
@@ -131,7 +132,7 @@ class LocalDecider:
         now = time.monotonic()
         while experiment.pool:
             try:
-                decision_id, arm, drawn_at = experiment.pool.popleft()
+                decision_id, arm, drawn_at, snapshot = experiment.pool.popleft()
             except IndexError:  # another thread took the last one
                 break
             if now - drawn_at > self._draw_max_age:
@@ -142,7 +143,7 @@ class LocalDecider:
             assert experiment.reporter is not None
             experiment.reporter.put_unbounded({"decision_id": decision_id})
             self._count("local")
-            return self._decision(experiment, arm, decision_id, served_by=experiment.snapshot["served_by"])
+            return self._decision(experiment, arm, decision_id, served_by=snapshot["served_by"], snapshot=snapshot)
         self._wake.set()
         return None
 
@@ -246,9 +247,14 @@ class LocalDecider:
 
     @staticmethod
     def _decision(
-        experiment: _Experiment, arm: int, decision_id: str, served_by: str, share: float | None = None
+        experiment: _Experiment,
+        arm: int,
+        decision_id: str,
+        served_by: str,
+        share: float | None = None,
+        snapshot: dict[str, Any] | None = None,
     ) -> Decision:
-        snapshot = experiment.snapshot
+        snapshot = experiment.snapshot if snapshot is None else snapshot
         entry = snapshot["arms"][arm]
         model = entry["model"]
         return Decision(
