@@ -114,25 +114,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     database = scratch.setup()
 
-    from mabdash.experiments.services.experiments import experiment_create
-    from mabdash.experiments.services.registry import model_version_register
-
     cases = [(size, 5) for size in args.sizes] + [(1_000_000, 3), (1_000_000, 10)] * (1_000_000 in args.sizes)
     rows = []
     print(f"counterfactual report, {database}; decisions, arms → seconds (reading the ledger), peak MiB")
     for index, (size, k) in enumerate(cases):
-        models = [
-            model_version_register(name=f"cf{index}", version=str(i), artifact_uri=f"s3://b/{i}", actor="bench")
-            for i in range(k)
-        ]
-        experiment = experiment_create(
-            slug=f"cf-{index}",
-            name="bench",
-            policy_kind="thompson",
-            model_version_ids=[m.pk for m in models],
-            status="running",
-            actor="bench",
-        )
+        experiment = scratch.running_experiment(f"cf-{index}", k)
         _load(experiment, list(experiment.arms.order_by("position")), size, seed=index)
         row = {"decisions": size, "arms": k, **_measure(experiment)}
         rows.append(row)

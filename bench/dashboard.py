@@ -43,20 +43,9 @@ def main(argv: list[str] | None = None) -> dict:
     from mabdash.accounts.services import user_create
     from mabdash.experiments.models import AllocationSnapshot
     from mabdash.experiments.services.experiments import experiment_create
-    from mabdash.experiments.services.registry import model_version_register
 
-    models = [
-        model_version_register(name="bench", version=str(i), artifact_uri=f"s3://b/{i}", actor="bench")
-        for i in range(args.arms)
-    ]
-    experiment = experiment_create(
-        slug="bench",
-        name="bench",
-        policy_kind="thompson",
-        model_version_ids=[m.pk for m in models],
-        status="running",
-        actor="bench",
-    )
+    experiment = scratch.running_experiment("bench", args.arms)
+    models = [arm.model_version for arm in experiment.arms.order_by("position")]
     rng = np.random.default_rng(0)
 
     def snapshots(experiment_id: int, minutes: int, arms: int) -> None:

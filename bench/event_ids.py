@@ -91,21 +91,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mabdash.accounts.authentication import principal_for_key
     from mabdash.accounts.services import api_key_create
     from mabdash.experiments.event_ids import time_ordered_id
-    from mabdash.experiments.services.experiments import experiment_create
-    from mabdash.experiments.services.registry import model_version_register
 
     KINDS["uuid7"] = time_ordered_id
-    models = [
-        model_version_register(name="m", version=str(i), artifact_uri=f"s3://m/{i}", actor="bench") for i in range(3)
-    ]
-    experiment = experiment_create(
-        slug="events",
-        name="events",
-        policy_kind="thompson",
-        model_version_ids=[m.pk for m in models],
-        status="running",
-        actor="bench",
-    )
+    experiment = scratch.running_experiment("events", 3)
     principal = principal_for_key(api_key_create(name="bench", experiments=[experiment]).raw_key)
     arm_ids = list(experiment.arms.order_by("position").values_list("id", flat=True))
     print(f"loading {args.rows:,} stored rewards …", flush=True)

@@ -7,6 +7,7 @@ import atexit
 import os
 import tempfile
 import uuid
+from typing import Any
 
 
 def setup() -> str:
@@ -44,3 +45,22 @@ def setup() -> str:
 
     call_command("migrate", verbosity=0)
     return description
+
+
+def running_experiment(slug: str, arms: int) -> Any:
+    """A running Thompson experiment of ``arms`` freshly registered model versions (after setup())."""
+    from mabdash.experiments.services.experiments import experiment_create
+    from mabdash.experiments.services.registry import model_version_register
+
+    models = [
+        model_version_register(name=slug, version=str(i), artifact_uri=f"s3://{slug}/{i}", actor="bench")
+        for i in range(arms)
+    ]
+    return experiment_create(
+        slug=slug,
+        name=slug,
+        policy_kind="thompson",
+        model_version_ids=[m.pk for m in models],
+        status="running",
+        actor="bench",
+    )
