@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # 0 skips the traffic simulator in `make run`.
 SIMULATE ?= 1
 
-.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-client bench-dashboard bench-longhaul chaos clean
+.PHONY: run test test-policies test-client test-django lint lock format bench bench-policies bench-guardrails bench-counterfactual bench-client bench-dashboard bench-longhaul chaos study clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "mabdash needs Python 3.11 (set PYTHON=python3.11)")'
@@ -121,6 +121,13 @@ bench-client: $(VENV)/.dev
 bench-dashboard: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.dashboard --json bench/results/dashboard.json
+
+## study: the paper's study, 30 seeds (~8 min on 2 cores); regenerates docs/REPRODUCTION.md's results and charts
+study: $(VENV)/.dev
+	mkdir -p bench/results
+	$(PY) -m replay --json bench/results/replay.json --html bench/results/replay.html
+	$(PY) -m replay.reproduction bench/results/replay.json docs/REPRODUCTION.md
+	$(PY) -m replay.images bench/results/replay.html docs/img
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,26 +14,44 @@ from tqdm import tqdm
 
 from replay import report
 from replay.counterfactual import check_seed, coverage_table
-from replay.datasets import DatasetError, load_adult, load_creditcard, synthetic_fraud
-from replay.streams import Scored, census_stream, fraud_stream, train_and_score
-from replay.study import STRATEGIES, run_dataset
+from replay.datasets import DatasetError, load_adult, load_creditcard
+from replay.runner import BREAK_SHARE, SCENARIOS, Settings, run_study, scored_stream
+from replay.streams import Scored
+from replay.study import ROLLBACK_MODES, ROUTINGS, STRATEGIES
 
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(
         prog="replay",
-        description="Chunked replay of the deployment strategies on census and fraud streams with drift.",
+        description="Replay the deployment strategies on census and fraud streams: population drift and a "
+        "model that breaks, chunk- and request-level routing, paired over seeds.",
     )
     parse.add_argument("--datasets", nargs="+", choices=["census", "fraud"], default=["census", "fraud"])
-    parse.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parse.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help="drift: the datasets' population drift; break: a stationary stream on which the best model breaks",
+    )
+    parse.add_argument("--routings", nargs="+", choices=ROUTINGS, default=list(ROUTINGS))
+    parse.add_argument("--seeds", type=int, default=30, help="paired seeds 0..N-1 (default 30)")
     parse.add_argument("--chunks", type=int, default=100, help="chunks per stream (default 100)")
+    parse.add_argument(
+        "--break-at",
+        type=int,
+        help=f"chunk at which the break scenario's model breaks (default {BREAK_SHARE:.0%} of the chunks)",
+    )
     parse.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     parse.add_argument(
         "--rollback",
-        choices=["traditional", "all", "none"],
-        default="traditional",
-        help="which strategies the rollback detectors act for (default: traditional)",
+        nargs="+",
+        choices=ROLLBACK_MODES,
+        default=["all", "none"],
+        help="which strategies the live guardrails act for: all, traditional (naive, validation, A/B) or none; "
+        "the tables use the first, a comparison shows the others (default: all none)",
     )
+    parse.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)")
     parse.add_argument(
         "--adult-dir", type=Path, help="folder with adult.data.gz and adult.test.gz (default data/adult)"
     )
@@ -58,6 +77,10 @@ def _check(args: argparse.Namespace) -> None:
         raise SystemExit("replay: --chunks must be between 2 and 10000")
     if args.fraud_rows < 5_000:
         raise SystemExit("replay: --fraud-rows must be at least 5000")
+    if args.break_at is not None and not 1 <= args.break_at < args.chunks:
+        raise SystemExit(f"replay: --break-at must be between 1 and {args.chunks - 1}")
+    if args.jobs < 1:
+        raise SystemExit("replay: --jobs must be at least 1")
 
 
 def _logger(name: str) -> tuple[str, dict[str, Any] | None]:
@@ -72,59 +95,84 @@ def _alternatives(scored: Scored, strategies: list[str]) -> dict[str, tuple[str,
     }
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        strategies=tuple(args.strategies),
+        routings=tuple(args.routings),
+        rollbacks=tuple(dict.fromkeys(args.rollback)),
+        chunks=args.chunks,
+        break_at=args.break_at,
+        fraud_rows=args.fraud_rows,
+        adult_dir=args.adult_dir,
+        fraud_csv=args.fraud_csv,
+    )
+
+
+def _load_check(args: argparse.Namespace) -> None:
+    """Fail early, with the file named, on a dataset that cannot be read."""
+    try:
+        if "census" in args.datasets:
+            load_adult(args.adult_dir)
+        if args.fraud_csv and "fraud" in args.datasets:
+            load_creditcard(args.fraud_csv)
+    except DatasetError as error:
+        raise SystemExit(f"replay: {error}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _check(args)
+    _load_check(args)
     started = time.perf_counter()
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("quiet",)}
-    steps = len(args.datasets) * args.seeds * (1 + len(args.strategies))
-    results = []
-    checks: dict[str, list[dict[str, Any]]] = {}
-    with tqdm(total=steps, disable=args.quiet, unit="step", file=sys.stderr) as bar:
-        try:
-            adult = load_adult(args.adult_dir) if "census" in args.datasets else None
-            real_fraud = load_creditcard(args.fraud_csv) if args.fraud_csv and "fraud" in args.datasets else None
-        except DatasetError as error:
-            raise SystemExit(f"replay: {error}") from None
-        for dataset in args.datasets:
-            scored = []
-            for seed in range(args.seeds):
-                bar.set_description(f"{dataset}: training models, seed {seed}")
-                if dataset == "census":
-                    assert adult is not None
-                    stream = census_stream(adult, seed, n_chunks=args.chunks)
-                else:
-                    table = real_fraud or synthetic_fraud(n_rows=args.fraud_rows, seed=seed)
-                    stream = fraud_stream(table, n_chunks=args.chunks)
-                scored.append(train_and_score(stream, seed))
-                bar.update()
-            bar.set_description(f"{dataset}: replaying strategies")
-            results.append(run_dataset(scored, args.strategies, args.rollback, progress=bar.update))
-            if args.counterfactual:
-                bar.set_description(f"{dataset}: off-policy checks")
-                checks[dataset] = coverage_table(
-                    [
-                        check_seed(s.correct, _logger(args.counterfactual), _alternatives(s, args.strategies), seed)
-                        for seed, s in enumerate(scored)
-                    ]
-                )
-    for result in results:
-        print(
-            f"\n{report.title(result)} — drift: {result.drift_note}"
-            f"{f' at chunk {result.drift_chunk}' if result.drift_chunk is not None else ''}; "
-            f"{result.n_chunks} chunks, {args.seeds} seeds, means over seeds"
-        )
-        print(report.text_table(result))
-        print(report.paired_text(result))
-    print("\n* drift-aware variants, not in the paper.")
-    for dataset, rows in checks.items():
-        print(f"\n{dataset}: off-policy estimates from {args.counterfactual}'s log vs the truth, {args.seeds} seeds")
-        print(report.counterfactual_table(rows))
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("quiet", "jobs")}
+    study = _settings(args)
+    tasks = len(args.datasets) * len(args.scenarios) * args.seeds
+    with tqdm(total=tasks, disable=args.quiet, unit="seed", file=sys.stderr, desc="training and replaying") as bar:
+
+        def progress(done: str) -> None:
+            bar.set_postfix_str(done)
+            bar.update()
+
+        results = run_study(args.datasets, args.scenarios, args.seeds, study, jobs=args.jobs, progress=progress)
+    output = report.to_json(results, settings)
+    primary = study.rollbacks[0]
+    for summary in output["results"]:
+        if summary["rollback"] != primary:
+            continue
+        print(f"\n{report.heading(summary)}\nstream: {summary['drift_note']}; {report.notes(summary)}")
+        print(report.text_table(report.markdown_table(summary)))
+        if summary["seeds"] < 2:
+            print("(one seed: no paired intervals; run with --seeds 2 or more)")
+        print("regret per chunk against the best fixed model of the first h chunks:")
+        print(report.text_table(report.horizon_table(summary)))
+    for group in output["rollback_comparison"]:
+        print(f"\nmean reward by rollback mode — {group['dataset']}, {group['scenario']}, {group['routing']}-level:")
+        print(report.text_table(report.rollback_table(group)))
+    print("\n* drift-aware variants, not in the paper. Regret columns: against the best fixed model in hindsight, ")
+    print("  the best model of each segment (before/after the change) and the best model of each chunk.")
+    if args.counterfactual:
+        output["counterfactual"] = _counterfactual(args, study)
     if args.json:
-        args.json.write_text(json.dumps({**report.to_json(results, settings), "counterfactual": checks}, indent=1))
+        args.json.write_text(json.dumps(output, separators=(",", ":")))
         print(f"wrote {args.json}")
     if args.html:
-        report.write_html(results, args.html, settings)
+        report.write_html([r for r in results if r.rollback == primary], args.html, settings)
         print(f"wrote {args.html}")
     print(f"finished in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _counterfactual(args: argparse.Namespace, study: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Off-policy estimates from ``--counterfactual``'s log vs the truth, on the drift streams."""
+    checks = {}
+    for dataset in args.datasets:
+        scored = [scored_stream(dataset, "drift", seed, study) for seed in range(args.seeds)]
+        checks[dataset] = coverage_table(
+            [
+                check_seed(s.correct, _logger(args.counterfactual), _alternatives(s, args.strategies), seed)
+                for seed, s in enumerate(scored)
+            ]
+        )
+        print(f"\n{dataset}: off-policy estimates from {args.counterfactual}'s log vs the truth, {args.seeds} seeds")
+        print(report.counterfactual_table(checks[dataset]))
+    return checks

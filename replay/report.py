@@ -1,17 +1,26 @@
-"""Results of the replay study as a text table, JSON and a standalone HTML report."""
+"""Results of the replay study: JSON summaries, and the tables and charts made from them.
+
+Everything printed or written goes through :func:`summarize_result`, whose output is plain
+JSON; the markdown of ``docs/REPRODUCTION.md`` is rendered from the saved JSON
+(:mod:`replay.reproduction`), so the document and the data cannot disagree.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from scipy.stats import t as student_t
 
 from replay.paired import against_best, all_pairs
-from replay.study import DatasetResult
+from replay.runner import Result
 
 LABELS = {
     "naive": "naive",
@@ -23,15 +32,200 @@ LABELS = {
     "discounted_thompson": "discounted Thompson*",
     "sw_ucb": "sliding-window UCB*",
 }
+#: Horizons of the sweep, as shares of the stream's chunks.
+HORIZON_SHARES = (0.1, 0.25, 0.5, 1.0)
 
 
-def title(result: DatasetResult) -> str:
-    return f"{result.name}{' — SYNTHETIC data' if result.synthetic and 'synthetic' not in result.name else ''}"
+def label(strategy: str) -> str:
+    return LABELS.get(strategy, strategy)
 
 
-def text_table(result: DatasetResult) -> str:
-    """The per-dataset table for the terminal: the markdown table, aligned."""
-    lines = markdown_table(result).splitlines()
+def horizons(n_chunks: int) -> list[int]:
+    return sorted({max(2, round(share * n_chunks)) for share in HORIZON_SHARES})
+
+
+def horizon_regret(result: Result, horizon: int) -> dict[str, list[float]]:
+    """Per strategy and seed: regret per chunk over the first ``horizon`` chunks against the
+    best fixed model in hindsight *of those chunks* (a stream that ended there)."""
+    regret: dict[str, list[float]] = {}
+    for strategy, runs in result.runs.items():
+        values = []
+        for run, rewards, sizes in zip(runs, result.model_rewards, result.chunk_sizes, strict=True):
+            best = int(np.argmax(rewards[:, :horizon] @ sizes[:horizon]))
+            values.append(float(np.sum(rewards[best, :horizon] - run.rewards[:horizon]) / horizon))
+        regret[strategy] = values
+    return regret
+
+
+def segment_best(result: Result) -> list[list[str]]:
+    """Per seed, the best model in hindsight of each segment (before and after the change)."""
+    best = []
+    for rewards, sizes, change in zip(result.model_rewards, result.chunk_sizes, result.change_chunks, strict=True):
+        bounds = [(0, change), (change, result.n_chunks)] if change else [(0, result.n_chunks)]
+        best.append([result.model_names[int(np.argmax(rewards[:, a:b] @ sizes[a:b]))] for a, b in bounds])
+    return best
+
+
+def _interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean())
+    if x.size < 2:
+        return {"mean": mean, "lower": math.nan, "upper": math.nan}
+    half = float(student_t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return {"mean": mean, "lower": mean - half, "upper": mean + half}
+
+
+def summarize_result(result: Result) -> dict[str, Any]:
+    """Everything the tables and the documentation show about one result, as plain JSON."""
+    mean_rewards = {s: [row["mean_reward"] for row in rows] for s, rows in result.rows.items()}
+    paired = len(result.seeds) >= 2
+    sweep = horizons(result.n_chunks)
+    return {
+        "dataset": result.name,
+        "scenario": result.scenario,
+        "routing": result.routing,
+        "rollback": result.rollback,
+        "synthetic": result.synthetic,
+        "drift_note": result.drift_note,
+        "change_chunk": result.change_chunk,
+        "chunks": result.n_chunks,
+        "seeds": len(result.seeds),
+        "models": list(result.model_names),
+        "naive_models": {result.model_names[m]: n for m, n in sorted(Counter(result.naive_models).items())},
+        "broken_models": {
+            result.model_names[m]: n for m, n in sorted(Counter(b[0] for b in result.broken if b).items())
+        },
+        "segment_best": segment_best(result),
+        "table": result.table(),
+        "versus_best": [_difference(d) for d in against_best(mean_rewards)] if paired else [],
+        "pairs": [_difference(d) for d in all_pairs(mean_rewards)] if paired else [],
+        "horizon": {
+            "chunks": sweep,
+            "regret_per_chunk": {
+                strategy: [_interval(horizon_regret(result, h)[strategy]) for h in sweep] for strategy in result.runs
+            },
+        },
+        "per_seed": result.rows,
+        "seed0": {
+            s: {"arms": runs[0].arms.tolist(), "rollbacks": runs[0].rollbacks} for s, runs in result.runs.items()
+        },
+    }
+
+
+def _difference(d: Any) -> dict[str, Any]:
+    return {**vars(d), "significant": d.significant}
+
+
+def rollback_comparison(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean reward per strategy under each rollback mode, for every dataset/scenario/routing."""
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for s in summaries:
+        group = groups.setdefault(
+            (s["dataset"], s["scenario"], s["routing"]),
+            {"dataset": s["dataset"], "scenario": s["scenario"], "routing": s["routing"], "modes": {}},
+        )
+        group["modes"][s["rollback"]] = {row["strategy"]: row["mean_reward"] for row in s["table"]}
+    return [g for g in groups.values() if len(g["modes"]) > 1]
+
+
+def to_json(results: Sequence[Result], settings: Mapping[str, Any]) -> dict[str, Any]:
+    summaries = [summarize_result(r) for r in results]
+    return {"settings": dict(settings), "results": summaries, "rollback_comparison": rollback_comparison(summaries)}
+
+
+# --------------------------------------------------------------------------- markdown
+def heading(summary: Mapping[str, Any]) -> str:
+    name = summary["dataset"]
+    synthetic = " — SYNTHETIC data" if summary["synthetic"] else ""
+    change = summary["change_chunk"]
+    where = f" at chunk {change}" if change is not None else ""
+    return (
+        f"{name}{synthetic}, {summary['scenario']} scenario{where}, {summary['routing']}-level routing "
+        f"(rollback: {summary['rollback']}; {summary['seeds']} seeds, {summary['chunks']} chunks)"
+    )
+
+
+def _signed(value: float, digits: int = 4) -> str:
+    return f"+{value:.{digits}f}" if value >= 0 else f"−{abs(value):.{digits}f}"
+
+
+def digits(summary: Mapping[str, Any]) -> int:
+    """Decimals that show the differences: fraud rewards sit near 0.999 (a request costs little)."""
+    return 5 if "cost" in summary["table"][0] else 4
+
+
+def markdown_table(summary: Mapping[str, Any]) -> str:
+    """One row per strategy: means over seeds, and the paired difference from the best."""
+    rows = summary["table"]
+    fraud = "cost" in rows[0]
+    fault = "broken_served" in rows[0]
+    versus = {d["first"]: d for d in summary["versus_best"]}
+    n = digits(summary)
+    columns = ["strategy", "mean reward", "minus the best's (95 % CI)", "regret: fixed", "segment", "chunk"]
+    columns += ["F1", "cost"] if fraud else ["accuracy", "F1"]
+    columns += ["switches", "rollbacks"]
+    columns += ["broken served", "caught", "false alarms"] if fault else []
+    columns += ["best-model share"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        difference = versus.get(row["strategy"])
+        if difference is None:
+            versus_text = "best" if versus else "–"
+        else:
+            star = " *" if difference["significant"] else ""
+            low, high = _signed(difference["lower"], n), _signed(difference["upper"], n)
+            versus_text = f"{_signed(difference['mean'], n)} ({low} … {high}){star}"
+        cells = [label(row["strategy"]), f"{row['mean_reward']:.{n}f}", versus_text]
+        cells += [f"{row[f'regret_{name}']:.{n - 2}f}" for name in ("fixed", "segment", "chunk")]
+        cells += [f"{row['f1']:.3f}", f"{row['cost']:.0f}"] if fraud else [f"{row['accuracy']:.4f}", f"{row['f1']:.3f}"]
+        cells += [f"{row['switches']:.1f}", f"{row['rollbacks']:.2f}"]
+        if fault:
+            cells += [f"{row['broken_served']:.0f}", f"{row['broken_rolled_back']:.0%}", f"{row['false_alarms']:.2f}"]
+        cells += [f"{row['best_model_share']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def horizon_table(summary: Mapping[str, Any]) -> str:
+    """Regret per chunk against the best fixed model of the first h chunks, with 95 % intervals."""
+    sweep = summary["horizon"]
+    n = digits(summary)
+    columns = ["strategy", *[f"first {h} chunks" for h in sweep["chunks"]]]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for strategy, cells in sweep["regret_per_chunk"].items():
+        texts = [
+            f"{_signed(c['mean'], n)}"
+            if math.isnan(c["lower"])
+            else f"{_signed(c['mean'], n)} ({_signed(c['lower'], n)} … {_signed(c['upper'], n)})"
+            for c in cells
+        ]
+        lines.append("| " + " | ".join([label(strategy), *texts]) + " |")
+    return "\n".join(lines)
+
+
+def rollback_table(group: Mapping[str, Any]) -> str:
+    modes = list(group["modes"])
+    n = 5 if group["dataset"].startswith("fraud") else 4
+    lines = ["| strategy | " + " | ".join(f"rollback: {m}" for m in modes) + " |", "|" + "---|" * (len(modes) + 1)]
+    for strategy in group["modes"][modes[0]]:
+        cells = [f"{group['modes'][m][strategy]:.{n}f}" for m in modes]
+        lines.append(f"| {label(strategy)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def notes(summary: Mapping[str, Any]) -> str:
+    """Which model naive shipped and which model broke, over the seeds."""
+    parts = [
+        "naive shipped: " + ", ".join(f"{m} ({n})" for m, n in summary["naive_models"].items()),
+    ]
+    if summary["broken_models"]:
+        parts.append("broken model: " + ", ".join(f"{m} ({n})" for m, n in summary["broken_models"].items()))
+    return "; ".join(parts) + " seeds."
+
+
+def text_table(markdown: str) -> str:
+    """A markdown table, aligned for the terminal."""
+    lines = markdown.splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if not line.startswith("|---")]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
 
@@ -41,106 +235,62 @@ def text_table(result: DatasetResult) -> str:
     return "\n".join(align(row) for row in cells)
 
 
-def markdown_table(result: DatasetResult) -> str:
-    fraud = "cost" in next(iter(result.rows.values()))[0]
-    columns = ["strategy", "cumulative reward", "mean reward ± std", "regret", "accuracy", "F1", "precision", "recall"]
-    columns += ["cost"] if fraud else []
-    columns += ["switches", "rollbacks", "best-model share"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in result.table():
-        cells = [
-            LABELS.get(row["strategy"], row["strategy"]),
-            f"{row['cumulative_reward']:.3f}",
-            f"{row['mean_reward']:.4f} ± {row['mean_reward_std']:.4f}",
-            f"{row['regret']:.3f}",
-            f"{row['accuracy']:.4f}",
-            f"{row['f1']:.3f}",
-            f"{row['precision']:.3f}",
-            f"{row['recall']:.3f}",
-        ]
-        cells += [f"{row['cost']:.0f}"] if fraud else []
-        cells += [f"{row['switches']:.1f}", f"{row['rollbacks']:.1f}", f"{row['best_model_share']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def mean_rewards(result: DatasetResult) -> dict[str, list[float]]:
-    """Each strategy's mean reward per seed (paired by seed: the same stream)."""
-    return {strategy: [row["mean_reward"] for row in rows] for strategy, rows in result.rows.items()}
-
-
-def paired_text(result: DatasetResult) -> str:
-    """Each strategy minus the best one, paired over seeds, with its 95 % interval."""
-    if len(next(iter(result.rows.values()))) < 2:
-        return "(one seed: no paired intervals; run with --seeds 2 or more)"
-    lines = []
-    for difference in against_best(mean_rewards(result)):
-        name = LABELS.get(difference.first, difference.first)
-        lines.append(f"  {name:<28} {difference.text()}")
-    best = LABELS.get(against_best(mean_rewards(result))[0].second, "")
-    return f"mean reward minus {best}'s, paired over seeds (95 % interval; * excludes 0):\n" + "\n".join(lines)
-
-
-def to_json(results: list[DatasetResult], settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "settings": settings,
-        "datasets": [
-            {
-                "name": r.name,
-                "synthetic": r.synthetic,
-                "drift": r.drift_note,
-                "drift_chunk": r.drift_chunk,
-                "chunks": r.n_chunks,
-                "models": list(r.model_names),
-                "table": r.table(),
-                "per_seed": {s: rows for s, rows in r.rows.items()},
-                "arms_seed0": {s: runs[0].arms.tolist() for s, runs in r.runs.items()},
-                "rollbacks_seed0": {s: runs[0].rollbacks for s, runs in r.runs.items()},
-                "paired_mean_reward": [{**vars(d), "significant": d.significant} for d in all_pairs(mean_rewards(r))]
-                if len(next(iter(r.rows.values()))) > 1
-                else [],
-            }
-            for r in results
-        ],
-    }
-
-
-def figures(result: DatasetResult) -> dict[str, go.Figure]:
-    """Cumulative reward per strategy, arm-selection timeline (seed 0), per-chunk reward."""
+# --------------------------------------------------------------------------- charts
+def figures(result: Result) -> dict[str, go.Figure]:
+    """Cumulative regret against the best fixed model, reward per chunk, model served (seed 0)."""
     chunks = np.arange(result.n_chunks)
-    drift = result.drift_chunk
-    cumulative = go.Figure(layout={"title": f"{title(result)}: cumulative reward (mean over seeds)"})
+    title = heading(summarize_header(result))
+    regret = go.Figure(layout={"title": f"{title}<br>cumulative regret against the best fixed model (mean over seeds)"})
     for strategy, runs in result.runs.items():
-        mean = np.mean([np.cumsum(run.rewards) for run in runs], axis=0)
-        cumulative.add_trace(go.Scatter(x=chunks, y=mean, mode="lines", name=LABELS.get(strategy, strategy)))
-    per_chunk = go.Figure(layout={"title": f"{title(result)}: reward per chunk (mean over seeds)"})
+        curves = []
+        for run, rewards, sizes in zip(runs, result.model_rewards, result.chunk_sizes, strict=True):
+            best = int(np.argmax(rewards @ sizes))
+            curves.append(np.cumsum(rewards[best] - run.rewards))
+        regret.add_trace(go.Scatter(x=chunks, y=np.mean(curves, axis=0), mode="lines", name=label(strategy)))
+    per_chunk = go.Figure(layout={"title": f"{title}<br>reward per chunk (mean over seeds)"})
     for k, name in enumerate(result.model_names):
         mean = np.mean([rewards[k] for rewards in result.model_rewards], axis=0)
         per_chunk.add_trace(go.Scatter(x=chunks, y=mean, mode="lines", name=f"model: {name}", line={"dash": "dot"}))
     for strategy, runs in result.runs.items():
         mean = np.mean([run.rewards for run in runs], axis=0)
-        per_chunk.add_trace(go.Scatter(x=chunks, y=mean, mode="lines", name=LABELS.get(strategy, strategy)))
+        per_chunk.add_trace(go.Scatter(x=chunks, y=mean, mode="lines", name=label(strategy)))
+    timeline = _timeline(result, title)
+    change = result.change_chunk
+    for figure in (regret, per_chunk, timeline):
+        if change is not None:
+            figure.add_vline(x=change - 0.5, line_dash="dash", line_color="#b91c1c", annotation_text=result.scenario)
+        figure.update_xaxes(title_text="chunk")
+    return {"regret": regret, "per_chunk": per_chunk, "timeline": timeline}
+
+
+def summarize_header(result: Result) -> dict[str, Any]:
+    return {
+        "dataset": result.name,
+        "synthetic": result.synthetic,
+        "scenario": result.scenario,
+        "routing": result.routing,
+        "rollback": result.rollback,
+        "change_chunk": result.change_chunk,
+        "seeds": len(result.seeds),
+        "chunks": result.n_chunks,
+    }
+
+
+def _timeline(result: Result, title: str) -> go.Figure:
     strategies = list(result.runs)
     timeline = make_subplots(
         rows=len(strategies),
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.01,
-        subplot_titles=[LABELS.get(s, s) for s in strategies],
+        subplot_titles=[label(s) for s in strategies],
     )
+    chunks = np.arange(result.n_chunks)
     for row, strategy in enumerate(strategies, start=1):
         run = result.runs[strategy][0]
+        names = [result.model_names[a] for a in run.arms]
         timeline.add_trace(
-            go.Scatter(
-                x=chunks,
-                y=[result.model_names[a] for a in run.arms],
-                mode="markers",
-                marker={"size": 5},
-                name=LABELS.get(strategy, strategy),
-                showlegend=False,
-            ),
-            row=row,
-            col=1,
+            go.Scatter(x=chunks, y=names, mode="markers", marker={"size": 5}, showlegend=False), row=row, col=1
         )
         for chunk, model, rule in run.rollbacks:
             timeline.add_trace(
@@ -156,16 +306,12 @@ def figures(result: DatasetResult) -> dict[str, go.Figure]:
                 col=1,
             )
     timeline.update_layout(
-        title=f"{title(result)}: model served per chunk (seed 0; × = rollback)", height=170 * len(strategies)
+        title=f"{title}<br>model serving most requests per chunk (seed 0; × = rollback)", height=170 * len(strategies)
     )
-    for figure in (cumulative, per_chunk, timeline):
-        if drift is not None:
-            figure.add_vline(x=drift - 0.5, line_dash="dash", line_color="#b91c1c", annotation_text="drift")
-        figure.update_xaxes(title_text="chunk")
-    return {"cumulative": cumulative, "timeline": timeline, "per_chunk": per_chunk}
+    return timeline
 
 
-def write_html(results: list[DatasetResult], path: Path, settings: dict[str, Any]) -> None:
+def write_html(results: Sequence[Result], path: Path, settings: Mapping[str, Any]) -> None:
     """A standalone HTML report (Plotly.js inlined: it opens offline)."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>mabdash replay study</title>",
@@ -173,25 +319,24 @@ def write_html(results: list[DatasetResult], path: Path, settings: dict[str, Any
         "table{border-collapse:collapse}td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}"
         "td:first-child,th:first-child{text-align:left}</style></head><body>",
         "<h1>mabdash replay study</h1>",
-        f"<p>Settings: <code>{json.dumps(settings)}</code>. Strategies marked * are drift-aware variants, "
-        "not in the paper.</p>",
+        f"<p>Settings: <code>{json.dumps(dict(settings), default=str)}</code>. Strategies marked * are drift-aware "
+        "variants, not in the paper.</p>",
     ]
     include = True
     for result in results:
-        parts.append(
-            f"<h2>{title(result)}</h2><p>Drift: {result.drift_note}"
-            f"{f' (chunk {result.drift_chunk})' if result.drift_chunk is not None else ''}.</p>"
-        )
-        parts.append(_html_table(result))
-        for figure in figures(result).values():
-            parts.append(figure.to_html(full_html=False, include_plotlyjs=include))
+        summary = summarize_result(result)
+        parts.append(f"<h2>{heading(summary)}</h2><p>Stream: {summary['drift_note']}. {notes(summary)}</p>")
+        parts.append(_html_table(markdown_table(summary)))
+        for name, figure in figures(result).items():
+            div = f"{result.name.split(' ')[0]}-{result.scenario}-{result.routing}-{name.replace('_', '-')}"
+            parts.append(figure.to_html(full_html=False, include_plotlyjs=include, div_id=div))
             include = False
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
-def _html_table(result: DatasetResult) -> str:
-    lines = markdown_table(result).splitlines()
+def _html_table(markdown: str) -> str:
+    lines = markdown.splitlines()
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = ["<tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"]
     for line in lines[2:]:

@@ -21,7 +21,7 @@ boosting, Gaussian naive Bayes.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ def make_models(seed: int) -> list[Any]:
     return [
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
         DecisionTreeClassifier(max_depth=6, random_state=seed),
-        RandomForestClassifier(n_estimators=40, max_depth=10, n_jobs=2, random_state=seed),
+        RandomForestClassifier(n_estimators=40, max_depth=10, n_jobs=1, random_state=seed),
         HistGradientBoostingClassifier(max_iter=100, random_state=seed),
         make_pipeline(StandardScaler(), GaussianNB()),
     ]
@@ -85,13 +85,19 @@ def _drift_chunk(chunks: list[tuple[int, int]], drift_row: int | None) -> int | 
     return None
 
 
-def census_stream(table: Table, seed: int, n_chunks: int = 100, window: int = 8000) -> Stream:
-    married = np.char.startswith(table.columns["marital-status"], "Married")
+def census_stream(table: Table, seed: int, n_chunks: int = 100, window: int = 8000, drift: bool = True) -> Stream:
+    """The census stream; ``drift=False`` shuffles everyone together (a stationary stream)."""
     rng = np.random.default_rng(seed)
-    first, second = np.flatnonzero(married), np.flatnonzero(~married)
-    rng.shuffle(first)
-    rng.shuffle(second)
-    order = np.concatenate([first, second])
+    if drift:
+        married = np.char.startswith(table.columns["marital-status"], "Married")
+        first, second = np.flatnonzero(married), np.flatnonzero(~married)
+        rng.shuffle(first)
+        rng.shuffle(second)
+        order, drift_row = np.concatenate([first, second]), len(first)
+        note = "married people, then unmarried people (abrupt sub-population switch)"
+    else:
+        order, drift_row = rng.permutation(len(table)), None
+        note = "none (everyone shuffled together)"
     chunks = _chunk_bounds(window, len(order), n_chunks)
     return Stream(
         name="census",
@@ -101,9 +107,9 @@ def census_stream(table: Table, seed: int, n_chunks: int = 100, window: int = 80
         train=slice(0, window * 3 // 4),
         validate=slice(window * 3 // 4, window),
         chunks=chunks,
-        drift_chunk=_drift_chunk(chunks, len(first)),
+        drift_chunk=_drift_chunk(chunks, drift_row),
         synthetic=False,
-        drift_note="married people, then unmarried people (abrupt sub-population switch)",
+        drift_note=note,
     )
 
 
@@ -111,7 +117,7 @@ def fraud_stream(table: Table, n_chunks: int = 100, window: int = 30_000) -> Str
     X = table.X.copy()
     X[:, 0] = X[:, 0] % 86_400  # time of day: the absolute time says nothing about fraud
     drift_row = None
-    if table.synthetic:
+    if table.synthetic and table.drifts:
         drift_row = int(np.searchsorted(table.columns["Time"], SYNTHETIC_FRAUD_DRIFT_TIME))
     window = min(window, len(table) // 5)
     chunks = _chunk_bounds(window, len(table), n_chunks)
@@ -125,8 +131,14 @@ def fraud_stream(table: Table, n_chunks: int = 100, window: int = 30_000) -> Str
         chunks=chunks,
         drift_chunk=_drift_chunk(chunks, drift_row),
         synthetic=table.synthetic,
-        drift_note="fraud signature changes after one day" if table.synthetic else "natural time order, drift unknown",
+        drift_note=_fraud_drift_note(table),
     )
+
+
+def _fraud_drift_note(table: Table) -> str:
+    if not table.synthetic:
+        return "natural time order, drift unknown"
+    return "fraud signature changes after one day" if table.drifts else "none (one fraud signature throughout)"
 
 
 def confusion(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -142,12 +154,26 @@ def confusion(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     )
 
 
-def reward(kind: str, counts: np.ndarray) -> float:
-    """A chunk's reward in [0, 1] from its confusion counts.
+def request_rewards(kind: str, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each request's reward in [0, 1] (any leading axes of ``predictions`` broadcast).
 
-    Census: accuracy. Fraud: one minus the normalised cost, ``1 − (100·FN + FP) /
-    (100·P + N)`` — the share of the worst possible cost avoided. It is defined for a
-    chunk without positives (then only false alarms cost).
+    Census: 1 for a right prediction, 0 for a wrong one. Fraud: one minus the request's cost
+    over the largest a request can cost — a missed fraud costs 100 (reward 0), a false
+    alarm 1 (reward 0.99), a right answer nothing (reward 1).
+    """
+    if kind == "census":
+        return np.asarray(predictions == labels, dtype=np.float64)
+    missed = (predictions == 0) & (labels == 1)
+    false_alarm = (predictions == 1) & (labels == 0)
+    cost = COST_FALSE_NEGATIVE * missed + COST_FALSE_POSITIVE * false_alarm
+    return np.asarray(1.0 - cost / COST_FALSE_NEGATIVE, dtype=np.float64)
+
+
+def reward(kind: str, counts: np.ndarray) -> float:
+    """The mean request reward of a chunk from its confusion counts.
+
+    Census: accuracy. Fraud: ``1 − (100·FN + FP) / (100·n)`` — the mean of the per-request
+    rewards of :func:`request_rewards`, defined whether or not the chunk holds a fraud.
     """
     tp, fp, fn, tn = (float(v) for v in counts)
     total = tp + fp + fn + tn
@@ -155,39 +181,85 @@ def reward(kind: str, counts: np.ndarray) -> float:
         raise ValueError("counts: an empty chunk has no reward")
     if kind == "census":
         return (tp + tn) / total
-    worst = COST_FALSE_NEGATIVE * (tp + fn) + COST_FALSE_POSITIVE * (fp + tn)
-    return 1.0 - (COST_FALSE_NEGATIVE * fn + COST_FALSE_POSITIVE * fp) / worst
+    return 1.0 - (COST_FALSE_NEGATIVE * fn + COST_FALSE_POSITIVE * fp) / (COST_FALSE_NEGATIVE * total)
 
 
 @dataclass
 class Scored:
-    """Every model's confusion counts and reward on every chunk, plus validation scores."""
+    """Every model's prediction of every request of the chunks, and what follows from it.
+
+    ``predictions`` (n_models, n_requests) and ``labels`` (n_requests,) cover the chunks
+    only (the training window is not part of them); ``offsets`` are the chunks' request
+    bounds within them. Everything else is derived: per-request rewards (every model's
+    exact counterfactual reward on every request), per-chunk confusion counts and mean
+    rewards. ``broken`` names the model and chunk of an injected fault, if any.
+    """
 
     stream: Stream
-    counts: np.ndarray  # (n_models, n_chunks, 4)
-    rewards: np.ndarray  # (n_models, n_chunks)
+    predictions: np.ndarray
+    labels: np.ndarray
     validation: np.ndarray  # (n_models,) reward on the validation split
-    # (n_models, n_requests): whether each model's prediction of each request of the chunks
-    # was right — every model's exact counterfactual reward per request (off-policy checks).
-    correct: np.ndarray
+    broken: tuple[int, int] | None = None
+    request_rewards: np.ndarray = field(init=False)  # (n_models, n_requests)
+    counts: np.ndarray = field(init=False)  # (n_models, n_chunks, 4)
+    rewards: np.ndarray = field(init=False)  # (n_models, n_chunks): mean request reward
+    offsets: np.ndarray = field(init=False)  # (n_chunks + 1,)
+
+    def __post_init__(self) -> None:
+        start = self.stream.chunks[0][0]
+        self.offsets = np.array([lo - start for lo, _ in self.stream.chunks] + [self.stream.chunks[-1][1] - start])
+        self.request_rewards = request_rewards(self.stream.kind, self.predictions, self.labels[None, :])
+        positive, predicted = self.labels[None, :] == 1, self.predictions == 1
+        per_request = np.stack(
+            [predicted & positive, predicted & ~positive, ~predicted & positive, ~predicted & ~positive], axis=-1
+        )
+        self.counts = np.add.reduceat(per_request.astype(np.int64), self.offsets[:-1], axis=1)
+        self.rewards = np.add.reduceat(self.request_rewards, self.offsets[:-1], axis=1) / np.diff(self.offsets)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(n_models, n_requests): whether each model's prediction of each request was right."""
+        return np.asarray(self.predictions == self.labels[None, :])
+
+    @property
+    def n_models(self) -> int:
+        return int(self.predictions.shape[0])
+
+    @property
+    def change_chunk(self) -> int | None:
+        """Where the stream changes: the injected fault, else the population drift."""
+        return self.broken[1] if self.broken else self.stream.drift_chunk
+
+    def segments(self) -> list[tuple[int, int]]:
+        """Chunk ranges between changes (one range for a stationary stream)."""
+        change = self.change_chunk
+        n_chunks = self.stream.n_chunks
+        return [(0, change), (change, n_chunks)] if change else [(0, n_chunks)]
 
 
 def train_and_score(stream: Stream, seed: int) -> Scored:
-    """Fit the candidate models on the training window and score them everywhere."""
+    """Fit the candidate models on the training window and predict every request of the chunks."""
     models = make_models(seed)
-    n_models = len(models)
-    counts = np.zeros((n_models, stream.n_chunks, 4), dtype=np.int64)
-    validation = np.zeros(n_models)
-    start = stream.chunks[0][0]
-    correct = np.zeros((n_models, stream.chunks[-1][1] - start), dtype=bool)
+    validation = np.zeros(len(models))
+    start, stop = stream.chunks[0][0], stream.chunks[-1][1]
+    predictions = np.zeros((len(models), stop - start), dtype=np.int8)
     for k, model in enumerate(models):
         model.fit(stream.X[stream.train], stream.y[stream.train])
         validation[k] = reward(
             stream.kind, confusion(model.predict(stream.X[stream.validate]), stream.y[stream.validate])
         )
-        predicted = model.predict(stream.X[start:])
-        correct[k] = predicted[: correct.shape[1]] == stream.y[start : start + correct.shape[1]]
-        for c, (lo, hi) in enumerate(stream.chunks):
-            counts[k, c] = confusion(predicted[lo - start : hi - start], stream.y[lo:hi])
-    rewards = np.array([[reward(stream.kind, counts[k, c]) for c in range(stream.n_chunks)] for k in range(n_models)])
-    return Scored(stream=stream, counts=counts, rewards=rewards, validation=validation, correct=correct)
+        predictions[k] = model.predict(stream.X[start:stop])
+    return Scored(
+        stream=stream, predictions=predictions, labels=stream.y[start:stop].astype(np.int8), validation=validation
+    )
+
+
+def break_model(scored: Scored, model: int, chunk: int) -> Scored:
+    """The same stream with ``model`` broken from ``chunk`` on: it answers "positive" to every
+    request (census: ">50K" for everyone; fraud: every transaction flagged) — a broken feature
+    pipeline, the failure rollback exists for. The other models are untouched."""
+    if not 0 < chunk < scored.stream.n_chunks:
+        raise ValueError(f"chunk: must be in [1, {scored.stream.n_chunks}), got {chunk}")
+    predictions = scored.predictions.copy()
+    predictions[model, scored.offsets[chunk] :] = 1
+    return Scored(scored.stream, predictions, scored.labels, scored.validation, broken=(model, chunk))

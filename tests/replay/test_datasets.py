@@ -56,8 +56,12 @@ def test_synthetic_fraud_is_deterministic_imbalanced_and_drifts_after_one_day():
     assert np.all(np.diff(time) >= 0) and time[0] >= 0 and time[-1] < 2 * 86_400
     frauds = a.y == 1
     early, late = frauds & (time < SYNTHETIC_FRAUD_DRIFT_TIME), frauds & (time >= SYNTHETIC_FRAUD_DRIFT_TIME)
-    # V14 (column 14) carries the strongest early signature and none after the drift.
-    assert a.X[early, 14].mean() < -2.0 and abs(a.X[late, 14].mean()) < 0.5
+    # V14 and V12 (columns 14, 12) carry the strongest early signature, reversed after the drift.
+    assert a.X[early, 14].mean() < -2.0 and a.X[late, 14].mean() > 2.0
+    assert a.X[early, 12].mean() < -1.5 and a.X[late, 12].mean() > 1.5
+    # Fraud amounts triple; legitimate ones do not change.
+    amount = a.X[:, -1]
+    assert amount[late].mean() > 2 * amount[early].mean()
 
 
 def write_csv(path, X, y):

@@ -1,4 +1,4 @@
-"""The replay core: exact behaviour on hand-made rewards, determinism on real data."""
+"""The replay core: exact behaviour on hand-made streams, determinism on real data."""
 
 from __future__ import annotations
 
@@ -10,96 +10,170 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replay.streams import Scored, Stream
-from replay.study import TRADITIONAL, classification_metrics, run_dataset, run_strategy, summarize
+from replay.report import horizon_regret, markdown_table, summarize_result
+from replay.runner import Result, _add
+from replay.streams import Scored, Stream, break_model
+from replay.study import (
+    STRATEGIES,
+    baselines,
+    classification_metrics,
+    naive_model,
+    run_seed,
+    run_strategy,
+    seeds,
+    summarize,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
+SIZE = 100  # requests per chunk
 
 
-def scored(rewards: list[list[float]], validation=(0.5, 0.9, 0.7), kind="census") -> Scored:
-    rewards_arr = np.array(rewards)
-    n_models, n_chunks = rewards_arr.shape
+def toy(accuracy, validation=(0.5, 0.9, 0.7), kind="census") -> Scored:
+    """Model k gets exactly ``accuracy[k][c]`` of chunk c's requests right (every label
+    positive), at seeded random places within the chunk (as in a shuffled stream)."""
+    acc = np.asarray(accuracy, dtype=float)
+    n_models, n_chunks = acc.shape
+    labels = np.ones(n_chunks * SIZE, dtype=np.int8)
+    predictions = np.zeros((n_models, n_chunks * SIZE), dtype=np.int8)
+    rng = np.random.default_rng(0)
+    for k in range(n_models):
+        for c in range(n_chunks):
+            right = rng.permutation(SIZE)[: round(acc[k, c] * SIZE)]
+            predictions[k, c * SIZE + right] = 1
+    chunks = [(c * SIZE, (c + 1) * SIZE) for c in range(n_chunks)]
     stream = Stream(
-        "toy",
-        kind,
-        np.zeros((1, 1)),
-        np.zeros(1),
-        slice(0, 0),
-        slice(0, 0),
-        [(i, i + 1) for i in range(n_chunks)],
-        None,
-        False,
-        "none",
+        "toy", kind, np.zeros((n_chunks * SIZE, 1)), labels, slice(0, 0), slice(0, 0), chunks, None, False, "none"
     )
-    counts = np.zeros((n_models, n_chunks, 4), dtype=np.int64)
-    counts[..., 0] = (rewards_arr * 100).round()  # true positives
-    counts[..., 3] = 100 - counts[..., 0]  # true negatives (the rest of 200 are errors)
-    counts[..., 1] = 50
-    counts[..., 2] = 50
-    correct = np.zeros((n_models, n_chunks), dtype=bool)
-    return Scored(stream=stream, counts=counts, rewards=rewards_arr, validation=np.array(validation), correct=correct)
+    return Scored(stream, predictions, labels, np.array(validation))
 
 
 FLAT = [[0.6] * 20, [0.8] * 20, [0.7] * 20]
 
 
-def test_naive_serves_the_first_model_and_validation_the_best_validated():
-    naive = run_strategy("naive", scored(FLAT), seed=0, rollback=False)
-    assert naive.arms.tolist() == [0] * 20 and naive.rewards.sum() == pytest.approx(12.0)
-    assert naive.regret == pytest.approx(20 * 0.2) and naive.switches == 0
-    validation = run_strategy("validation", scored(FLAT), seed=0, rollback=False)
-    assert validation.arms.tolist() == [1] * 20 and validation.regret == 0.0
+def test_chunk_rewards_are_the_requests_mean_and_every_request_is_learned():
+    scored = toy(FLAT)
+    assert scored.rewards.tolist() == FLAT and scored.request_rewards.shape == (3, 20 * SIZE)
+    for routing in ("chunk", "request"):
+        run = run_strategy("thompson", scored, 7, routing=routing, rollback=False)
+        # A chunk counts as its 100 observations, not as one coin flip.
+        assert run.learned == 20 * SIZE and run.served.sum() == 20 * SIZE
+        assert run.served.sum(axis=1).tolist() == [SIZE] * 20
 
 
-def test_ab_test_explores_its_budget_then_commits_to_the_best():
-    run = run_strategy("ab_test", scored(FLAT), seed=0, rollback=False)
-    assert set(run.arms[10:].tolist()) == {1}  # committed after the 10-chunk budget
-    assert len(set(run.arms[:10].tolist())) > 1
+def test_naive_serves_its_designated_model_and_validation_the_best_validated():
+    naive = run_strategy("naive", toy(FLAT), 0, routing="request", rollback=False, naive_arm=2)
+    assert naive.served[:, 2].sum() == 20 * SIZE and naive.rewards.sum() == pytest.approx(14.0)
+    assert naive.switches == 0
+    validation = run_strategy("validation", toy(FLAT), 0, routing="chunk", rollback=False)
+    assert validation.arms.tolist() == [1] * 20
+    assert summarize(validation, toy(FLAT))["regret_fixed"] == 0.0
+    assert summarize(naive, toy(FLAT))["regret_fixed"] == pytest.approx(20 * 0.1)
 
 
-def test_rollback_moves_a_traditional_strategy_off_a_model_that_drops():
-    dropping = [[0.9] * 10 + [0.2] * 10, [0.8] * 20, [0.7] * 20]
-    without = run_strategy("naive", scored(dropping), seed=0, rollback=False)
-    with_rollback = run_strategy("naive", scored(dropping), seed=0, rollback=True)
-    assert without.arms.tolist() == [0] * 20
-    ((chunk, model, rule),) = with_rollback.rollbacks
-    assert (model, rule) == (0, "page_hinkley") and 10 <= chunk <= 12
-    assert with_rollback.arms[chunk + 1 :].tolist() == [1] * (19 - chunk)  # the next active model
-    assert with_rollback.rewards.sum() > without.rewards.sum()
+def test_chunk_routing_serves_one_model_per_chunk_request_routing_splits_it():
+    chunk = run_strategy("ab_test", toy(FLAT), 3, routing="chunk", rollback=False)
+    assert (chunk.served.max(axis=1) == SIZE).all()
+    request = run_strategy("ab_test", toy(FLAT), 3, routing="request", rollback=False)
+    # The A/B budget is 10 chunks: a uniform split first (every model in every chunk), then the best.
+    assert (request.served[:10] > 10).all()
+    assert request.served[10:, 1].tolist() == [SIZE] * 10
 
 
-def test_summary_and_served_metrics():
-    run = run_strategy("validation", scored(FLAT), seed=0, rollback=False)
-    summary = summarize(run, scored(FLAT))
-    assert summary["best_model_share"] == 1.0 and summary["cumulative_reward"] == pytest.approx(16.0)
-    metrics = classification_metrics(scored(FLAT), run.arms)
-    # Each served chunk: 80 TP, 50 FP, 50 FN, 20 TN.
-    assert metrics == {"accuracy": 0.5, "precision": 80 / 130, "recall": 80 / 130, "f1": pytest.approx(80 / 130)}
-    fraud = classification_metrics(scored(FLAT, kind="fraud"), run.arms)
-    assert fraud["cost"] == 20 * (100 * 50 + 50)
+def test_naive_models_are_drawn_per_seed_from_a_policy_seed_independent_of_the_stream():
+    pairs = [seeds(seed) for seed in range(30)]
+    assert len({s for pair in pairs for s in pair}) == 60  # no stream seed is a policy seed
+    assert pairs == [seeds(seed) for seed in range(30)]  # deterministic
+    drawn = [naive_model(policy, 5) for _, policy in pairs]
+    assert set(drawn) == {0, 1, 2, 3, 4} and drawn != [0] * 30
 
 
-def test_same_inputs_same_table_for_every_strategy():
-    inputs = [scored(np.random.default_rng(s).random((3, 30)).tolist()) for s in range(2)]
-    first, second = run_dataset(inputs), run_dataset(inputs)
-    assert first.table() == second.table()
-    assert [row["strategy"] for row in first.table()][:3] == list(TRADITIONAL)
-    with pytest.raises(ValueError, match="rollback: must be traditional, all or none"):
-        run_dataset(inputs, rollback="sometimes")
+def test_baselines_fixed_segment_and_chunk():
+    accuracy = [[0.9] * 5 + [0.5] * 5, [0.7] * 5 + [0.8] * 5, [0.6, 0.95, 0.6, 0.6, 0.6] + [0.6] * 5]
+    scored = break_model(toy(accuracy), 0, 5)  # a break at chunk 5 makes two segments
+    yardsticks = baselines(scored)
+    # Model 0 broke: it now answers positive to every (positive) request, so its reward is 1.
+    assert scored.rewards[0, 5:].tolist() == [1.0] * 5
+    assert yardsticks["fixed"].tolist() == scored.rewards[0].tolist()
+    assert yardsticks["segment"].tolist() == [0.9] * 5 + [1.0] * 5
+    assert yardsticks["chunk"].tolist() == [0.9, 0.95, 0.9, 0.9, 0.9] + [1.0] * 5
+    assert scored.segments() == [(0, 5), (5, 10)] and toy(accuracy).segments() == [(0, 10)]
 
 
-def test_the_paired_text_compares_every_strategy_with_the_best():
-    from replay.report import paired_text
+def test_a_model_that_breaks_is_rolled_back_by_the_change_rule_without_false_alarms():
+    healthy = [[0.9] * 40, [0.8] * 40, [0.7] * 40]
+    scored = toy(healthy)
+    predictions = scored.predictions.copy()
+    predictions[0, 10 * SIZE :] = 0  # model 0 breaks at chunk 10: every answer wrong
+    broken = Scored(scored.stream, predictions, scored.labels, scored.validation, broken=(0, 10))
+    run = run_strategy("naive", broken, 0, routing="chunk", rollback=True, naive_arm=0)
+    assert run.rollbacks == [(10, 0, "change")]
+    assert run.arms[11:].tolist() == [1] * 29  # the next active model
+    summary = summarize(run, broken)
+    assert (summary["broken_served"], summary["broken_rolled_back"], summary["false_alarms"]) == (SIZE, True, 0)
+    without = run_strategy("naive", broken, 0, routing="chunk", rollback=False, naive_arm=0)
+    assert without.rollbacks == [] and summarize(without, broken)["broken_served"] == 30 * SIZE
 
-    inputs = [scored([[0.6 + 0.01 * s] * 20, [0.8] * 20, [0.7] * 20]) for s in range(3)]
-    text = paired_text(run_dataset(inputs, ["naive", "validation"]))
-    naive = np.mean([0.6, 0.61, 0.62])
-    validation = 0.8
-    assert (
-        text.splitlines()[0] == "mean reward minus validation-based's, paired over seeds (95 % interval; * excludes 0):"
-    )
-    assert text.splitlines()[1].split()[:2] == ["naive", f"−{validation - naive:.4f}"]
-    assert text.endswith("*")
+
+def test_break_model_answers_positive_from_its_chunk_and_leaves_the_others():
+    scored = toy(FLAT)
+    broken = break_model(scored, 1, 4)
+    assert (broken.predictions[1, 4 * SIZE :] == 1).all()
+    assert np.array_equal(broken.predictions[1, : 4 * SIZE], scored.predictions[1, : 4 * SIZE])
+    assert np.array_equal(broken.predictions[[0, 2]], scored.predictions[[0, 2]])
+    assert broken.change_chunk == 4
+    with pytest.raises(ValueError, match="chunk: must be in"):
+        break_model(scored, 1, 0)
+
+
+def test_served_metrics_and_fraud_cost():
+    metrics = classification_metrics("fraud", np.array([80, 50, 50, 20]))
+    assert metrics == {
+        "accuracy": 0.5,
+        "precision": 80 / 130,
+        "recall": 80 / 130,
+        "f1": pytest.approx(80 / 130),
+        "cost": 100 * 50 + 50,
+    }
+
+
+def test_run_seed_is_deterministic_and_independent_of_the_other_strategies():
+    scored = toy(np.random.default_rng(1).uniform(0.5, 0.9, (3, 30)))
+    first = run_seed(scored, 4, STRATEGIES, ("chunk", "request"), "all")
+    again = run_seed(scored, 4, STRATEGIES, ("chunk", "request"), "all")
+    assert first.rows == again.rows
+    alone = run_seed(scored, 4, ("thompson",), ("request",), "all")
+    assert alone.rows["request", "thompson"] == first.rows["request", "thompson"]
+    with pytest.raises(ValueError, match="rollback: must be one of all, traditional, none"):
+        run_seed(scored, 4, STRATEGIES, ("chunk",), "sometimes")
+
+
+def _result(accuracies, strategies=("naive", "validation")) -> Result:
+    result = Result("toy", "drift", "chunk", "none", False, "none", 20, ("a", "b", "c"))
+    for seed, accuracy in enumerate(accuracies):
+        _add(result, run_seed(toy(accuracy), seed, strategies, ("chunk",), "none"), "chunk")
+    return result
+
+
+def test_the_table_marks_a_significant_paired_difference():
+    # Naive ships a random model; validation always the best: validation wins on every seed.
+    accuracies = [[[0.6 + 0.01 * s] * 20, [0.8] * 20, [0.7] * 20] for s in range(6)]
+    summary = summarize_result(_result(accuracies))
+    (difference,) = summary["versus_best"]
+    naive_means = [accuracies[s][m][0] for s, m in enumerate(_result(accuracies).naive_models)]
+    assert difference["first"] == "naive" and difference["second"] == "validation"
+    assert difference["mean"] == pytest.approx(np.mean(naive_means) - 0.8)
+    assert difference["significant"]
+    table = markdown_table(summary)
+    assert table.splitlines()[2].startswith("| naive |") and table.splitlines()[2].split("|")[3].strip().endswith("*")
+    assert table.splitlines()[3].split("|")[3].strip() == "best"
+
+
+def test_horizon_regret_uses_the_best_fixed_model_of_the_first_chunks():
+    # Model 0 leads for 10 chunks, model 1 after: over 10 chunks the yardstick is model 0.
+    accuracy = [[0.9] * 10 + [0.5] * 10, [0.7] * 10 + [0.95] * 10, [0.6] * 20]
+    result = _result([accuracy], strategies=("validation",))  # validation serves model 1 throughout
+    assert horizon_regret(result, 10)["validation"] == [pytest.approx(0.2)]
+    assert horizon_regret(result, 20)["validation"] == [pytest.approx(0.0)]
 
 
 def test_the_replay_core_imports_without_django():
@@ -116,55 +190,39 @@ def test_the_replay_core_imports_without_django():
 
 
 @pytest.mark.slow
-def test_a_small_study_end_to_end_is_deterministic(tmp_path):
-    def run(name):
+def test_a_small_study_end_to_end_is_deterministic_whatever_the_workers(tmp_path):
+    def run(name, jobs):
         out = tmp_path / f"{name}.json"
+        args = ["--seeds", "2", "--chunks", "20", "--fraud-rows", "20000", "--quiet", "--jobs", str(jobs)]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "replay",
-                "--seeds",
-                "2",
-                "--chunks",
-                "20",
-                "--fraud-rows",
-                "20000",
-                "--quiet",
-                "--json",
-                str(out),
-                "--html",
-                str(tmp_path / f"{name}.html"),
-            ],
+            [sys.executable, "-m", "replay", *args, "--json", str(out), "--html", str(tmp_path / f"{name}.html")],
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
             env={"PATH": "", "PYTHONPATH": str(ROOT)},
         )
         assert result.returncode == 0, result.stderr
         return json.loads(out.read_text()), result.stdout
 
-    (first, stdout), (second, _) = run("a"), run("b")
-    assert [d["table"] for d in first["datasets"]] == [d["table"] for d in second["datasets"]]
-    census, fraud = first["datasets"]
-    assert census["drift_chunk"] == 7 and fraud["name"] == "fraud (synthetic)"
-    assert [row["strategy"] for row in census["table"]][:6] == [
-        "naive",
-        "validation",
-        "ab_test",
-        "epsilon_greedy",
-        "ucb1",
-        "thompson",
+    (first, stdout), (second, _) = run("a", 1), run("b", 2)
+    assert [r["table"] for r in first["results"]] == [r["table"] for r in second["results"]]
+    keys = [(r["dataset"], r["scenario"], r["routing"], r["rollback"]) for r in first["results"]]
+    assert keys == [
+        (dataset, scenario, routing, rollback)
+        for dataset in ("census", "fraud (synthetic)")
+        for scenario in ("drift", "break")
+        for rollback in ("all", "none")
+        for routing in ("chunk", "request")
     ]
-    assert "fraud (synthetic) — drift: fraud signature changes after one day" in stdout
-    assert stdout.count("paired over seeds (95 % interval; * excludes 0)") == 2
-    pairs = census["paired_mean_reward"]
-    assert len(pairs) == 8 * 7 // 2 and (pairs[0]["first"], pairs[0]["second"], pairs[0]["seeds"]) == (
-        "naive",
-        "validation",
-        2,
-    )
+    census = first["results"][0]
+    assert census["change_chunk"] == 7 and census["seeds"] == 2
+    assert [row["strategy"] for row in census["table"]] == list(STRATEGIES)
+    assert len(census["pairs"]) == 8 * 7 // 2 and census["horizon"]["chunks"] == [2, 5, 10, 20]
+    breaks = [r for r in first["results"] if r["scenario"] == "break"]
+    assert all(r["change_chunk"] == 6 and sum(r["broken_models"].values()) == 2 for r in breaks)
+    assert len(first["rollback_comparison"]) == 8
+    assert "census, break scenario at chunk 6, request-level routing (rollback: all; 2 seeds, 20 chunks)" in stdout
     assert "Plotly" in (tmp_path / "a.html").read_text()[:5_000_000]
 
 

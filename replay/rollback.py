@@ -1,0 +1,74 @@
+"""The live platform's rollback rules, run on a replay's per-request rewards.
+
+The replay uses the very detectors the live guardrails use (``policies.detectors``), with
+their default settings, so what the study reports about rollback is what an experiment in
+mabdash would do on the same traffic:
+
+- the **change rule** — a Bernoulli GLR test per model for a drop against the model's own
+  earlier rewards (``policies.change``). Its threshold needs no tuning per stream: the
+  Bernoulli likelihood's variance is ``m (1 − m)`` at the model's own mean ``m``, which is
+  what a request's reward in [0, 1] can vary by at most, so it calibrates itself to each
+  stream's reward level (census accuracy near 0.85, fraud rewards near 0.999);
+- the **relative rule** — anytime-valid confidence sequences per model
+  (``policies.confidence``), firing when a model is confidently worse than another.
+
+Both see every request a model served, in order, exactly as the live guardrails see its
+rewards; a firing rule excludes the model (never the last active one) and its change
+detector starts afresh, as after a live rollback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from policies.change import ChangeState
+from policies.confidence import MeanSequence, sequence_update
+from policies.detectors import change_rule, relative_rule
+from policies.guardrails import DEFAULTS
+
+RELATIVE = DEFAULTS["relative"]
+CHANGE = DEFAULTS["change"]
+
+
+@dataclass
+class Guardrails:
+    """Per-model detector state for one replayed strategy."""
+
+    n_models: int
+    change: list[ChangeState] = field(init=False)
+    sequences: list[MeanSequence] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.change = [ChangeState.empty() for _ in range(self.n_models)]
+        self.sequences = [MeanSequence.empty() for _ in range(self.n_models)]
+
+    def observe(self, arms: np.ndarray, rewards: np.ndarray, active: np.ndarray) -> dict[int, str]:
+        """Feed one chunk's served requests (in order); return the models to roll back → rule."""
+        fired: dict[int, str] = {}
+        for model in np.unique(arms).tolist():
+            own = rewards[arms == model]
+            self.sequences[model] = sequence_update(self.sequences[model], own[None, :])
+            self.change[model], detection = change_rule(
+                self.change[model],
+                own,
+                arm=model,
+                threshold=CHANGE["threshold"],
+                min_reference=CHANGE["min_reference"],
+            )
+            if detection.fired:
+                fired[model] = "change"
+        joined = MeanSequence(
+            *(np.concatenate([getattr(s, name) for s in self.sequences]) for name in MeanSequence.field_names())
+        )
+        relative = relative_rule(
+            joined, active, alpha=RELATIVE["alpha"], margin=RELATIVE["margin"], min_samples=RELATIVE["min_samples"]
+        )
+        for detection in relative:
+            if detection.fired:
+                fired.setdefault(detection.arm, "relative")
+        return fired
+
+    def rolled_back(self, model: int) -> None:
+        self.change[model] = ChangeState.empty()
