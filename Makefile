@@ -122,7 +122,7 @@ bench-dashboard: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.dashboard --json bench/results/dashboard.json
 
-## study: the paper's study, 30 seeds (~8 min on 2 cores); regenerates docs/REPRODUCTION.md's results and charts
+## study: the paper's study, 30 seeds (~6 min on 2 cores, ~3 once cached); regenerates docs/REPRODUCTION.md's results and charts
 study: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m replay --json bench/results/replay.json --html bench/results/replay.html

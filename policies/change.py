@@ -149,9 +149,11 @@ def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """KL(Bernoulli(p) ‖ Bernoulli(q)), elementwise, with 0·log 0 = 0."""
     q = np.clip(q, _EPS, 1.0 - _EPS)
     with np.errstate(divide="ignore", invalid="ignore"):
-        first = np.where(p > 0, p * np.log(np.maximum(p, _EPS) / q), 0.0)
-        second = np.where(p < 1, (1 - p) * np.log(np.maximum(1 - p, _EPS) / (1 - q)), 0.0)
-    return first + second
+        # At p = 0 (or 1) the first (second) log is finite and its factor is 0, so the
+        # term is 0 without a branch: this runs at every block end of every arm.
+        first = p * np.log(np.maximum(p, _EPS) / q)
+        second = (1 - p) * np.log(np.maximum(1 - p, _EPS) / (1 - q))
+    return np.asarray(first + second)
 
 
 def expected_delay(

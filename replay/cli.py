@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from replay import report
+from replay import cache, report
 from replay.counterfactual import check_seed, coverage_table
 from replay.datasets import DatasetError, load_adult, load_creditcard
 from replay.runner import BREAK_SHARE, SCENARIOS, Settings, run_study, scored_stream
@@ -51,6 +51,13 @@ def parser() -> argparse.ArgumentParser:
         help="which strategies the live guardrails act for: all, traditional (naive, validation, A/B) or none; "
         "the tables use the first, a comparison shows the others (default: all none)",
     )
+    parse.add_argument(
+        "--cache",
+        type=Path,
+        default=cache.default_directory(),
+        help="directory of trained and scored streams, reused across runs (default: %(default)s)",
+    )
+    parse.add_argument("--no-cache", action="store_true", help="train every model afresh and cache nothing")
     parse.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)")
     parse.add_argument(
         "--adult-dir", type=Path, help="folder with adult.data.gz and adult.test.gz (default data/adult)"
@@ -105,6 +112,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         fraud_rows=args.fraud_rows,
         adult_dir=args.adult_dir,
         fraud_csv=args.fraud_csv,
+        cache=None if args.no_cache else args.cache,
     )
 
 
@@ -124,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     _check(args)
     _load_check(args)
     started = time.perf_counter()
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("quiet", "jobs")}
+    # How the run was made (workers, cache) does not change its results, so it is not recorded.
+    unrecorded = ("quiet", "jobs", "cache", "no_cache")
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in unrecorded}
     study = _settings(args)
     tasks = len(args.datasets) * len(args.scenarios) * args.seeds
     with tqdm(total=tasks, disable=args.quiet, unit="seed", file=sys.stderr, desc="training and replaying") as bar:
@@ -145,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             print("(one seed: no paired intervals; run with --seeds 2 or more)")
         print("regret per chunk against the best fixed model of the first h chunks:")
         print(report.text_table(report.horizon_table(summary)))
-    for group in output["rollback_comparison"]:
-        print(f"\nmean reward by rollback mode — {group['dataset']}, {group['scenario']}, {group['routing']}-level:")
-        print(report.text_table(report.rollback_table(group)))
+    for group in report.standard_comparisons(output["results"], study.routings, study.rollbacks):
+        print(f"\n{report.comparison_heading(group)}:")
+        print(report.text_table(report.comparison_table(group)))
     print("\n* drift-aware variants, not in the paper. Regret columns: against the best fixed model in hindsight, ")
     print("  the best model of each segment (before/after the change) and the best model of each chunk.")
     if args.counterfactual:

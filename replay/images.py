@@ -3,7 +3,7 @@
     python -m replay.images bench/results/replay.html docs/img '*-request-regret'
 
 Every chart whose id matches one of the patterns (default: the request-level regret
-charts, the ones the document shows) becomes ``replay-<id>.png``. Needs Playwright
+and horizon charts, the ones the document shows) becomes ``replay-<id>.png``. Needs Playwright
 (requirements-dev.txt) and Debian's Chromium (/usr/bin/chromium, or MABDASH_CHROMIUM); it
 never downloads a browser.
 """
@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_PATTERNS = ("*-request-regret",)
+DEFAULT_PATTERNS = ("*-request-regret", "*-request-horizon")
 
 
 def render(report: Path, directory: Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS) -> list[Path]:

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy.stats import t as student_t
 
-from replay.paired import against_best, all_pairs
+from replay.paired import against_best, all_pairs, paired_difference
 from replay.runner import Result
 
 LABELS = {
@@ -116,21 +116,59 @@ def _difference(d: Any) -> dict[str, Any]:
     return {**vars(d), "significant": d.significant}
 
 
-def rollback_comparison(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mean reward per strategy under each rollback mode, for every dataset/scenario/routing."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for s in summaries:
-        group = groups.setdefault(
-            (s["dataset"], s["scenario"], s["routing"]),
-            {"dataset": s["dataset"], "scenario": s["scenario"], "routing": s["routing"], "modes": {}},
+def comparisons(summaries: Sequence[Mapping[str, Any]], field: str, first: str, second: str) -> list[dict[str, Any]]:
+    """Each strategy under ``field == first`` minus under ``field == second``, paired by seed.
+
+    ``field`` is ``"routing"`` or ``"rollback"``; the other settings (dataset, scenario and
+    the other field) must match, so both sides ran on the same streams with the same seeds.
+    """
+    other = {"routing": "rollback", "rollback": "routing"}[field]
+    index = {(s["dataset"], s["scenario"], s[other], s[field]): s for s in summaries}
+    groups = []
+    for (dataset, scenario, setting, value), left in index.items():
+        right = index.get((dataset, scenario, setting, second))
+        if value != first or right is None or left["seeds"] < 2:
+            continue
+        rows = []
+        for strategy, seeds_left in left["per_seed"].items():
+            a = [row["mean_reward"] for row in seeds_left]
+            b = [row["mean_reward"] for row in right["per_seed"][strategy]]
+            difference = paired_difference(a, b, (f"{strategy} ({first})", f"{strategy} ({second})"))
+            rows.append({"strategy": strategy, "first": float(np.mean(a)), "second": float(np.mean(b))})
+            rows[-1]["difference"] = _difference(difference)
+        groups.append(
+            {"dataset": dataset, "scenario": scenario, other: setting, "field": field, "first": first}
+            | {"second": second, "rows": rows}
         )
-        group["modes"][s["rollback"]] = {row["strategy"]: row["mean_reward"] for row in s["table"]}
-    return [g for g in groups.values() if len(g["modes"]) > 1]
+    return groups
+
+
+def standard_comparisons(
+    summaries: Sequence[Mapping[str, Any]], routings: Sequence[str], rollbacks: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Request- vs chunk-level routing (under the first rollback mode), then the first
+    rollback mode vs each other one (under every routing), all paired by seed."""
+    groups = []
+    if {"request", "chunk"} <= set(routings):
+        routing = comparisons(summaries, "routing", "request", "chunk")
+        groups += [g for g in routing if g["rollback"] == rollbacks[0]]
+    for other in rollbacks[1:]:
+        groups += comparisons(summaries, "rollback", rollbacks[0], other)
+    return groups
+
+
+def comparison_heading(group: Mapping[str, Any]) -> str:
+    if group["field"] == "routing":
+        setting = f"rollback: {group['rollback']}"
+        what = "request- minus chunk-level routing"
+    else:
+        setting = f"{group['routing']}-level routing"
+        what = f"rollback {group['first']} minus rollback {group['second']}"
+    return f"{group['dataset']}, {group['scenario']} scenario, {setting}: {what}"
 
 
 def to_json(results: Sequence[Result], settings: Mapping[str, Any]) -> dict[str, Any]:
-    summaries = [summarize_result(r) for r in results]
-    return {"settings": dict(settings), "results": summaries, "rollback_comparison": rollback_comparison(summaries)}
+    return {"settings": dict(settings), "results": [summarize_result(r) for r in results]}
 
 
 # --------------------------------------------------------------------------- markdown
@@ -203,13 +241,19 @@ def horizon_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def rollback_table(group: Mapping[str, Any]) -> str:
-    modes = list(group["modes"])
+def comparison_table(group: Mapping[str, Any]) -> str:
+    """Means under both settings and their paired difference, one row per strategy."""
     n = 5 if group["dataset"].startswith("fraud") else 4
-    lines = ["| strategy | " + " | ".join(f"rollback: {m}" for m in modes) + " |", "|" + "---|" * (len(modes) + 1)]
-    for strategy in group["modes"][modes[0]]:
-        cells = [f"{group['modes'][m][strategy]:.{n}f}" for m in modes]
-        lines.append(f"| {label(strategy)} | " + " | ".join(cells) + " |")
+    first, second = group["first"], group["second"]
+    lines = [
+        f"| strategy | {first} | {second} | {first} minus {second} (95 % CI) |",
+        "|---|---|---|---|",
+    ]
+    for row in group["rows"]:
+        d = row["difference"]
+        star = " *" if d["significant"] else ""
+        interval = f"{_signed(d['mean'], n)} ({_signed(d['lower'], n)} … {_signed(d['upper'], n)}){star}"
+        lines.append(f"| {label(row['strategy'])} | {row['first']:.{n}f} | {row['second']:.{n}f} | {interval} |")
     return "\n".join(lines)
 
 
@@ -260,7 +304,36 @@ def figures(result: Result) -> dict[str, go.Figure]:
         if change is not None:
             figure.add_vline(x=change - 0.5, line_dash="dash", line_color="#b91c1c", annotation_text=result.scenario)
         figure.update_xaxes(title_text="chunk")
-    return {"regret": regret, "per_chunk": per_chunk, "timeline": timeline}
+    return {"regret": regret, "per_chunk": per_chunk, "timeline": timeline, "horizon": horizon_figure(result, title)}
+
+
+def horizon_figure(result: Result, title: str) -> go.Figure:
+    """Regret per chunk against the best fixed model of the first h chunks, for h in steps of
+    a tenth of the stream, with 95 % intervals over seeds."""
+    steps = sorted({max(2, round(result.n_chunks * k / 10)) for k in range(1, 11)})
+    figure = go.Figure(
+        layout={"title": f"{title}<br>horizon sweep: regret per chunk over the first h chunks (95 % intervals)"}
+    )
+    for strategy in result.runs:
+        cells = [_interval(horizon_regret(result, h)[strategy]) for h in steps]
+        mean = [c["mean"] for c in cells]
+        figure.add_trace(
+            go.Scatter(
+                x=steps,
+                y=mean,
+                mode="lines+markers",
+                name=label(strategy),
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [c["upper"] - c["mean"] for c in cells],
+                    "arrayminus": [c["mean"] - c["lower"] for c in cells],
+                },
+            )
+        )
+    figure.update_xaxes(title_text="horizon h (chunks)")
+    figure.update_yaxes(title_text="regret per chunk")
+    return figure
 
 
 def summarize_header(result: Result) -> dict[str, Any]:

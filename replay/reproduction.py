@@ -58,19 +58,19 @@ def render(data: Mapping[str, Any], source: str) -> str:
                     report.horizon_table(summary),
                     "",
                 ]
-        image = f"img/replay-{slug(dataset)}-{scenario}-request-regret.png"
-        lines += [f"![{dataset}, {TITLES.get(scenario, scenario)}: cumulative regret]({image})", ""]
-    comparisons = data.get("rollback_comparison", [])
-    if comparisons:
-        lines += ["### Rollback on or off", "", "Mean reward per request, the same seeds and streams:", ""]
-        for group in comparisons:
-            lines += [
-                f"**{group['dataset']}, {TITLES.get(group['scenario'], group['scenario'])}, "
-                f"{group['routing']}-level routing.**",
-                "",
-                report.rollback_table(group),
-                "",
-            ]
+        for chart, what in (("regret", "cumulative regret"), ("horizon", "horizon sweep")):
+            image = f"img/replay-{slug(dataset)}-{scenario}-request-{chart}.png"
+            lines += [f"![{dataset}, {TITLES.get(scenario, scenario)}: {what}]({image})", ""]
+    groups = report.standard_comparisons(data["results"], settings["routings"], settings["rollback"])
+    if groups:
+        lines += [
+            "### Routing per request or per chunk; guardrails on or off",
+            "",
+            "Mean reward per request under each setting and the paired difference (same seeds, same streams):",
+            "",
+        ]
+        for comparison in groups:
+            lines += [f"**{report.comparison_heading(comparison)}.**", "", report.comparison_table(comparison), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policies.change import ChangeState
+from policies.change import ChangeState, change_update
 from policies.confidence import MeanSequence, sequence_update
-from policies.detectors import change_rule, relative_rule
+from policies.detectors import relative_bounds_fired
 from policies.guardrails import DEFAULTS
 
 RELATIVE = DEFAULTS["relative"]
@@ -45,29 +45,35 @@ class Guardrails:
         self.sequences = [MeanSequence.empty() for _ in range(self.n_models)]
 
     def observe(self, arms: np.ndarray, rewards: np.ndarray, active: np.ndarray) -> dict[int, str]:
-        """Feed one chunk's served requests (in order); return the models to roll back → rule."""
+        """Feed one chunk's served requests (in order); return the models to roll back → rule.
+
+        The same arithmetic as ``policies.detectors.change_rule`` and ``relative_rule``, called
+        on their array cores (the replay makes millions of these checks; the rewards are in
+        [0, 1] by construction).
+        """
         fired: dict[int, str] = {}
         for model in np.unique(arms).tolist():
-            own = rewards[arms == model]
-            self.sequences[model] = sequence_update(self.sequences[model], own[None, :])
-            self.change[model], detection = change_rule(
-                self.change[model],
-                own,
-                arm=model,
-                threshold=CHANGE["threshold"],
-                min_reference=CHANGE["min_reference"],
+            own = rewards[arms == model][None, :]
+            self.sequences[model] = sequence_update(self.sequences[model], own)
+            self.change[model], result = change_update(
+                self.change[model], own, threshold=CHANGE["threshold"], min_reference=CHANGE["min_reference"]
             )
-            if detection.fired:
+            if result.alarm_at[0] > 0:
                 fired[model] = "change"
         joined = MeanSequence(
             *(np.concatenate([getattr(s, name) for s in self.sequences]) for name in MeanSequence.field_names())
         )
-        relative = relative_rule(
-            joined, active, alpha=RELATIVE["alpha"], margin=RELATIVE["margin"], min_samples=RELATIVE["min_samples"]
+        lower, upper = joined.bounds(RELATIVE["alpha"] / (2 * self.n_models))
+        relative, _, _ = relative_bounds_fired(
+            lower[None, :],
+            upper[None, :],
+            joined.count[None, :],
+            np.asarray(active, dtype=bool)[None, :],
+            margin=RELATIVE["margin"],
+            min_samples=RELATIVE["min_samples"],
         )
-        for detection in relative:
-            if detection.fired:
-                fired.setdefault(detection.arm, "relative")
+        for model in np.flatnonzero(relative[0]).tolist():
+            fired.setdefault(model, "relative")
         return fired
 
     def rolled_back(self, model: int) -> None:

@@ -3,8 +3,8 @@
 Two **routing granularities** (both reported):
 
 - ``chunk`` — for each chunk a strategy picks one model (drawing from its allocation) and
-  that model serves the whole chunk: the paper's "chunked simulation" as far as its abstract
-  tells;
+  that model serves the whole chunk: the paper's "chunked simulation" as far as the
+  summaries of it we have tell (docs/REPRODUCTION.md);
 - ``request`` — every request is routed by a draw from the strategy's allocation, as
   mabdash routes live traffic.
 

@@ -190,10 +190,11 @@ def test_the_replay_core_imports_without_django():
 
 
 @pytest.mark.slow
-def test_a_small_study_end_to_end_is_deterministic_whatever_the_workers(tmp_path):
+def test_a_small_study_end_to_end_is_deterministic_whatever_the_workers_and_the_cache(tmp_path):
     def run(name, jobs):
         out = tmp_path / f"{name}.json"
         args = ["--seeds", "2", "--chunks", "20", "--fraud-rows", "20000", "--quiet", "--jobs", str(jobs)]
+        args += ["--cache", str(tmp_path / "cache")]  # the first run trains and fills it, the second reads it
         result = subprocess.run(
             [sys.executable, "-m", "replay", *args, "--json", str(out), "--html", str(tmp_path / f"{name}.html")],
             cwd=ROOT,
@@ -206,6 +207,7 @@ def test_a_small_study_end_to_end_is_deterministic_whatever_the_workers(tmp_path
         return json.loads(out.read_text()), result.stdout
 
     (first, stdout), (second, _) = run("a", 1), run("b", 2)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2 * 2 * 2  # datasets x scenarios x seeds
     assert [r["table"] for r in first["results"]] == [r["table"] for r in second["results"]]
     keys = [(r["dataset"], r["scenario"], r["routing"], r["rollback"]) for r in first["results"]]
     assert keys == [
@@ -221,14 +223,25 @@ def test_a_small_study_end_to_end_is_deterministic_whatever_the_workers(tmp_path
     assert len(census["pairs"]) == 8 * 7 // 2 and census["horizon"]["chunks"] == [2, 5, 10, 20]
     breaks = [r for r in first["results"] if r["scenario"] == "break"]
     assert all(r["change_chunk"] == 6 and sum(r["broken_models"].values()) == 2 for r in breaks)
-    assert len(first["rollback_comparison"]) == 8
+    assert "census, break scenario, rollback: all: request- minus chunk-level routing:" in stdout
+    assert "fraud (synthetic), drift scenario, request-level routing: rollback all minus rollback none:" in stdout
     assert "census, break scenario at chunk 6, request-level routing (rollback: all; 2 seeds, 20 chunks)" in stdout
     assert "Plotly" in (tmp_path / "a.html").read_text()[:5_000_000]
 
 
 def test_a_missing_data_file_is_a_clear_error(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "replay", "--datasets", "fraud", "--fraud-csv", str(tmp_path / "nope.csv"), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "replay",
+            "--datasets",
+            "fraud",
+            "--fraud-csv",
+            str(tmp_path / "nope.csv"),
+            "--quiet",
+            "--no-cache",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
