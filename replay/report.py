@@ -258,13 +258,11 @@ def comparison_table(group: Mapping[str, Any]) -> str:
 
 
 def notes(summary: Mapping[str, Any]) -> str:
-    """Which model naive shipped and which model broke, over the seeds."""
-    parts = [
-        "naive shipped: " + ", ".join(f"{m} ({n})" for m, n in summary["naive_models"].items()),
-    ]
+    """Which model naive shipped and which model broke, in how many seeds."""
+    parts = ["Naive shipped (seeds): " + ", ".join(f"{m} {n}" for m, n in summary["naive_models"].items())]
     if summary["broken_models"]:
-        parts.append("broken model: " + ", ".join(f"{m} ({n})" for m, n in summary["broken_models"].items()))
-    return "; ".join(parts) + " seeds."
+        parts.append("the broken model (seeds): " + ", ".join(f"{m} {n}" for m, n in summary["broken_models"].items()))
+    return "; ".join(parts) + "."
 
 
 def text_table(markdown: str) -> str:
