@@ -146,6 +146,21 @@ class ExperimentStateApi(RateLimitedApiView):
 
 
 # --------------------------------------------------------------------------- decide & rewards
+MIN_SERVING_VERSION = OpenApiParameter(
+    "min_serving_version",
+    int,
+    description="The `serving_version` of the newest snapshot you hold: the answer is drawn from that "
+    "allocation or a newer one, never an older one a lagging web process still caches.",
+)
+
+
+def _min_serving_version(request: Request) -> int:
+    text = request.query_params.get("min_serving_version", "0")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise InvalidInput({"min_serving_version": ["must be a non-negative integer (at most 18 digits)"]})
+    return int(text)
+
+
 class DecideApi(RateLimitedApiView):
     permission_classes = [ServeAccess]
     rate_scope = "serve"
@@ -153,6 +168,7 @@ class DecideApi(RateLimitedApiView):
     @extend_schema(
         operation_id="decide",
         request=None,
+        parameters=[MIN_SERVING_VERSION],
         responses={
             200: DecisionOutput,
             **ERRORS,
@@ -164,7 +180,7 @@ class DecideApi(RateLimitedApiView):
     )
     def post(self, request: Request, slug: str) -> Response:
         with metrics.DECIDE_SECONDS.time():
-            result = decide(slug, request.user)
+            result = decide(slug, request.user, _min_serving_version(request))
         return Response(
             {
                 "decision_id": result.decision_id,
@@ -192,6 +208,7 @@ class SnapshotApi(RateLimitedApiView):
                 description=f"Signed decisions to draw from the snapshot (0–{MAX_BLOCK:,}; default 0).",
             ),
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="The ETag you hold."),
+            MIN_SERVING_VERSION,
         ],
         responses={
             200: SnapshotOutput,
@@ -207,7 +224,7 @@ class SnapshotApi(RateLimitedApiView):
     )
     def get(self, request: Request, slug: str) -> Response:
         count = _decisions_wanted(request.query_params.get("decisions", "0"))
-        snapshot = snapshot_get(slug, request.user, count)
+        snapshot = snapshot_get(slug, request.user, count, _min_serving_version(request))
         if count == 0 and request.headers.get("If-None-Match") == snapshot.etag:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": snapshot.etag})
         entry = snapshot.entry
@@ -215,6 +232,7 @@ class SnapshotApi(RateLimitedApiView):
             "experiment": entry.slug,
             "experiment_status": entry.status,
             "policy_version": entry.policy_version,
+            "serving_version": entry.serving_version,
             "served_by": entry.served_by,
             "default_arm": entry.default_position,
             "arms": [

@@ -180,6 +180,10 @@ class SnapshotOutput(serializers.Serializer):
     experiment = serializers.CharField()
     experiment_status = serializers.CharField()
     policy_version = serializers.IntegerField()
+    serving_version = serializers.IntegerField(
+        help_text="Grows with every change of what decide samples from. Send it back as `min_serving_version` "
+        "(to this endpoint and to decide) so that no web process answers with an older allocation."
+    )
     served_by = serializers.ChoiceField(choices=["policy", "default", "pin", "weights"])
     default_arm = serializers.IntegerField()
     arms = SnapshotArmOutput(many=True)

@@ -128,12 +128,18 @@ class ServingCache:
         self._slugs: dict[int, str] = {}
         self._lock = threading.Lock()
 
-    def get(self, slug: str) -> ServingEntry:
-        """The entry to serve now; stale (last known) if the database is down."""
+    def get(self, slug: str, at_least: int = 0) -> ServingEntry:
+        """The entry to serve now; stale (last known) if the database is down.
+
+        ``at_least`` is a ``serving_version`` the caller has already seen (a client holding a
+        newer snapshot than this process): an older cached entry is checked at once instead
+        of at the next refresh, so no process serves an allocation the caller knows is gone.
+        """
         entry = self._entries.get(slug)
         now = time.monotonic()
         expired = entry is not None and entry.valid_until is not None and time.time() >= entry.valid_until
-        if entry is not None and not expired and now - entry.checked_at < settings.MABDASH["SERVING_REFRESH_SECONDS"]:
+        fresh = entry is not None and now - entry.checked_at < settings.MABDASH["SERVING_REFRESH_SECONDS"]
+        if entry is not None and fresh and not expired and entry.serving_version >= at_least:
             return entry
         try:
             version = Experiment.objects.filter(slug=slug).values_list("serving_version", flat=True).first()

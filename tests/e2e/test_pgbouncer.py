@@ -10,6 +10,7 @@ transaction and the counterfactual report's COPY.
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -60,14 +61,15 @@ def test_the_whole_pipeline_runs_behind_pgbouncer_in_transaction_pooling(bounced
         {"decision_id": d["decision_id"], "value": int(d["arm"] == 1 or n % 3 == 0), "event_id": f"r-{n}"}
         for n, d in enumerate(decisions)
     ]
-    answer = client.post("/api/v1/rewards/", {"rewards": rewards}).json()
-    assert answer["accepted"] == 300
+    assert post_rewards(client, rewards, [])["accepted"] == 300
     # Thirty equal batches: each web process repeats the same INSERT often enough for psycopg
     # to prepare it (after 5), and the rebuild reads more than one 20,000-row chunk.
     more = [{"experiment": "pooled", "arm": n % 3, "value": n % 2, "event_id": f"m-{n}"} for n in range(29_700)]
+    retried = []
     for start in range(0, len(more), 1_000):
         batch = more[start : start + 1_000]
-        assert client.post("/api/v1/rewards/", {"rewards": batch}).json()["accepted"] == len(batch)
+        assert post_rewards(client, batch, retried)["accepted"] == len(batch), stack.bouncer.log()[-3000:]
+    print(f"503/429 answers retried as a model server would: {retried}")
     state = client.wait_until_applied("pooled", 30_000, timeout=180)
     assert state["policy_version"] >= 60  # 500 per version: many transactions, many server connections
 
@@ -85,3 +87,16 @@ def test_the_whole_pipeline_runs_behind_pgbouncer_in_transaction_pooling(bounced
     after = stack.manage("rebuild_policy_state", "pooled").stdout
     assert "pooled: identical" in after and "replayed from the checkpoint at version" in after
     assert f"login attempt: db={stack.database.name}" in stack.bouncer.log()  # it all went through PgBouncer
+
+
+def post_rewards(client: Client, batch: list[dict], retried: list[str]) -> dict:
+    """POST a batch as a model server does: a 503 or 429 (nothing stored) is retried after
+    Retry-After; any other answer but 200 fails the test with its body."""
+    for _ in range(5):
+        response = client.post("/api/v1/rewards/", {"rewards": batch})
+        if response.status_code not in (429, 503):
+            break
+        retried.append(f"{response.status_code} {response.text[:200]}")
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -22,11 +22,14 @@ class SnapshotServer:
         self.reported: list[str] = []
         self.rewards: list[dict] = []
         self.requested: list[int] = []  # decisions asked for, per snapshot with draws
+        self.at_least: list[tuple[str, str | None]] = []  # (endpoint, min_serving_version) per call
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("down")
         path = request.url.path
+        if not path.endswith(("/decisions/", "/rewards/")):
+            self.at_least.append((path.rsplit("/", 2)[-2], request.url.params.get("min_serving_version")))
         if path.endswith("/snapshot/"):
             etag = f'"v{self.version}"'
             count = int(request.url.params.get("decisions", "0"))
@@ -43,6 +46,7 @@ class SnapshotServer:
                 "experiment": "exp",
                 "experiment_status": "running",
                 "policy_version": self.version,
+                "serving_version": self.version,
                 "served_by": "policy",
                 "default_arm": 0,
                 "arms": [
@@ -111,6 +115,21 @@ def test_a_changed_snapshot_replaces_the_unused_draws():
         wait(lambda: client.decide("exp").arm == 2)
         decision = client.decide("exp")
     assert decision.decision_id.startswith("v2.") and decision.policy_version == 2
+
+
+def test_every_call_after_the_first_snapshot_asks_for_one_at_least_as_new():
+    """A web process whose cache lags the snapshot the client holds must not answer with the
+    older allocation: refreshes and remote fallbacks carry the held ``serving_version``."""
+    server = SnapshotServer()
+    server.version = 7
+    with local_client(server, block_size=1, refresh_interval=60) as client:
+        decisions = [client.decide("exp") for _ in range(3)]  # one draw in hand: the rest go remote
+        client.local._refresh(client.local.held("exp"))
+    assert [d.decision_id for d in decisions] == ["v7.1", "remote.2", "remote.3"]
+    assert server.at_least[0] == ("snapshot", "0")  # the first snapshot: nothing held yet
+    # The refresh thread, woken when the pool runs dry, may add snapshot calls of its own.
+    assert [call for call in server.at_least[1:] if call[0] == "decide"] == [("decide", "7"), ("decide", "7")]
+    assert {call for call in server.at_least[1:] if call[0] == "snapshot"} == {("snapshot", "7")}
 
 
 def test_without_the_server_decisions_come_from_the_last_snapshot_then_the_default_arm():

@@ -34,13 +34,14 @@ class DecisionResult:
     note: str | None
 
 
-def decide(slug: str, principal: Any) -> DecisionResult:
+def decide(slug: str, principal: Any, at_least: int = 0) -> DecisionResult:
     """Choose an arm for one request and log the decision (buffered).
 
     Running experiments sample from the cached allocation; draft, paused and stopped ones
-    serve their default arm with propensity 1, so serving never breaks.
+    serve their default arm with propensity 1, so serving never breaks. ``at_least``: the
+    newest ``serving_version`` the caller has seen (see ``ServingCache.get``).
     """
-    entry = serving_cache.get(slug)
+    entry = serving_cache.get(slug, at_least)
     check_experiment_access(principal, entry.experiment_id, slug)
     issued_ms = time.time_ns() // 1_000_000
     decision_id, position, propensity = draw(entry, issued_ms)

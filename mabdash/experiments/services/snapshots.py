@@ -43,9 +43,13 @@ def snapshot_etag(entry: ServingEntry) -> str:
     return f'"{entry.experiment_id}-{hashlib.blake2b(served.encode(), digest_size=8).hexdigest()}"'
 
 
-def snapshot_get(slug: str, principal: Any, decisions: int) -> Snapshot:
-    """The experiment's current snapshot with ``decisions`` signed draws from it."""
-    entry = serving_cache.get(slug)
+def snapshot_get(slug: str, principal: Any, decisions: int, at_least: int = 0) -> Snapshot:
+    """The experiment's current snapshot with ``decisions`` signed draws from it.
+
+    ``at_least``: the ``serving_version`` of the snapshot the client holds; the answer is
+    never older (a web process whose cache lags the client's last answer checks first).
+    """
+    entry = serving_cache.get(slug, at_least)
     check_experiment_access(principal, entry.experiment_id, slug)
     issued_ms = time.time_ns() // 1_000_000
     drawn = [draw(entry, issued_ms)[:2] for _ in range(decisions)]

@@ -47,6 +47,45 @@ def test_an_unchanged_snapshot_answers_304_and_a_pin_changes_it(api, experiment,
     assert {d["arm"] for d in body["decisions"]} == {1}
 
 
+def test_a_process_whose_cache_lags_the_clients_snapshot_checks_before_answering(
+    api, experiment, client_key, operator, settings
+):
+    """A client that already follows a pin asks with ``min_serving_version``: a web process
+    that cached the allocation before the pin (and would keep it for its refresh period)
+    reads the new one first, for decide and for the snapshot alike."""
+    from mabdash.control.services.actions import Actor, action_submit
+
+    settings.MABDASH = {**settings.MABDASH, "SERVING_REFRESH_SECONDS": 3600}
+    serving_cache.clear()
+    client = api(client_key)
+    before = client.get("/api/v1/experiments/churn/snapshot/").json()
+    action_submit(experiment, "pin", {"arm": 2}, Actor.of(operator), reason="incident 8")
+    experiment.refresh_from_db()
+    assert experiment.serving_version > before["serving_version"]
+    lagging = client.post("/api/v1/experiments/churn/decide/").json()
+    assert lagging["served_by"] == "policy"  # this process has not looked yet: the premise
+    held = experiment.serving_version
+    for _ in range(20):
+        decided = client.post(f"/api/v1/experiments/churn/decide/?min_serving_version={held}").json()
+        assert (decided["served_by"], decided["arm"]) == ("pin", 2)
+    snapshot = client.get(f"/api/v1/experiments/churn/snapshot/?decisions=5&min_serving_version={held}").json()
+    assert (snapshot["served_by"], snapshot["serving_version"]) == ("pin", held)
+    assert {d["arm"] for d in snapshot["decisions"]} == {2}
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "1.5", "", "%C2%B2", "9" * 19, "%00"])
+def test_a_bad_min_serving_version_is_refused_naming_the_field(api, experiment, client_key, value):
+    client = api(client_key)
+    for response in (
+        client.get(f"/api/v1/experiments/churn/snapshot/?min_serving_version={value}"),
+        client.post(f"/api/v1/experiments/churn/decide/?min_serving_version={value}"),
+    ):
+        assert response.status_code == 400
+        assert response.json()["errors"] == {
+            "min_serving_version": ["must be a non-negative integer (at most 18 digits)"]
+        }
+
+
 @pytest.mark.parametrize("value", ["-1", "10001", "x", "1.5", "", "%C2%B2", "%D9%A1", "9" * 400, "%00"])
 def test_a_bad_number_of_decisions_is_refused_naming_the_field(api, experiment, client_key, value):
     response = api(client_key).get(f"/api/v1/experiments/churn/snapshot/?decisions={value}")

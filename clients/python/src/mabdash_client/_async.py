@@ -60,15 +60,18 @@ class AsyncClient:
         if decision is not None:
             return decision
         try:
-            decision = await self._remote_decide(experiment)
+            decision = await self._remote_decide(experiment, held.serving_version)
         except MabdashError:
             return local.offline(held)
         local.count_remote_fallback()
         return decision
 
-    async def _remote_decide(self, experiment: str) -> Decision:
+    async def _remote_decide(self, experiment: str, min_serving_version: int = 0) -> Decision:
         try:
-            response = await self._http.post(f"/api/v1/experiments/{quote(experiment, safe='')}/decide/")
+            response = await self._http.post(
+                f"/api/v1/experiments/{quote(experiment, safe='')}/decide/",
+                params={"min_serving_version": min_serving_version} if min_serving_version else None,
+            )
         except httpx.TransportError as error:
             raise MabdashError(f"decide: mabdash cannot be reached: {error}") from error
         if response.status_code != 200:

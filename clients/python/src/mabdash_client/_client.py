@@ -140,8 +140,9 @@ class Client:
             return self.local.decide(experiment)
         return self._remote_decide(experiment)
 
-    def _remote_decide(self, experiment: str) -> Decision:
-        """Ask the server which model serves one request.
+    def _remote_decide(self, experiment: str, min_serving_version: int = 0) -> Decision:
+        """Ask the server which model serves one request (from a snapshot at least as new as
+        ``min_serving_version``).
 
         Raises
         ------
@@ -149,7 +150,10 @@ class Client:
             When the server refuses (``status`` and ``errors`` say why) or cannot be reached.
         """
         try:
-            response = self._http.post(f"/api/v1/experiments/{quote(experiment, safe='')}/decide/")
+            response = self._http.post(
+                f"/api/v1/experiments/{quote(experiment, safe='')}/decide/",
+                params={"min_serving_version": min_serving_version} if min_serving_version else None,
+            )
         except httpx.TransportError as error:
             raise MabdashError(f"decide: mabdash cannot be reached: {error}") from error
         if response.status_code != 200:

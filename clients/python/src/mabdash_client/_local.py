@@ -74,6 +74,11 @@ class _Experiment:
             self.pool = deque(drawn)  # one assignment: take() sees the old draws or the new ones
         self.snapshot, self.etag, self.fetched_at, self.cdf = snapshot, etag, now, cdf
 
+    @property
+    def serving_version(self) -> int:
+        """What the server is asked to be at least as new as (0 from a server without versions)."""
+        return int(self.snapshot.get("serving_version", 0))
+
 
 class LocalDecider:
     """Keeps every experiment's snapshot and signed draws fresh; hands out decisions."""
@@ -87,7 +92,7 @@ class LocalDecider:
         refresh_interval: float,
         max_staleness: float,
         draw_max_age: float,
-        remote_decide: Callable[[str], Decision],
+        remote_decide: Callable[[str, int], Decision],
         pool_seconds: float = 10.0,
     ) -> None:
         if not 1 <= block_size <= 10_000:
@@ -117,7 +122,9 @@ class LocalDecider:
         if decision is not None:
             return decision
         try:
-            decision = self._remote_decide(slug)
+            # At least as new as the snapshot held: a web process whose cache has not yet seen
+            # a pin the client already follows must not answer with the old allocation.
+            decision = self._remote_decide(slug, experiment.serving_version)
             self._count("remote_fallback")
             return decision
         except MabdashError:
@@ -174,7 +181,7 @@ class LocalDecider:
         with self._lock:
             if slug in self._experiments:
                 return self._experiments[slug]
-            snapshot, etag = self._fetch(slug, self._block_size, None)
+            snapshot, etag = self._fetch(slug, self._block_size, None, 0)
             if snapshot is None:
                 raise MabdashError(f"decide: no snapshot of {slug!r} yet")
             now = time.monotonic()
@@ -187,10 +194,13 @@ class LocalDecider:
                 self._thread.start()
             return experiment
 
-    def _fetch(self, slug: str, decisions: int, etag: str | None) -> tuple[dict[str, Any] | None, str]:
+    def _fetch(
+        self, slug: str, decisions: int, etag: str | None, min_serving_version: int
+    ) -> tuple[dict[str, Any] | None, str]:
         headers = {"If-None-Match": etag} if etag else {}
+        params = {"decisions": decisions, "min_serving_version": min_serving_version}
         response = self._http.get(
-            f"/api/v1/experiments/{quote(slug, safe='')}/snapshot/", params={"decisions": decisions}, headers=headers
+            f"/api/v1/experiments/{quote(slug, safe='')}/snapshot/", params=params, headers=headers
         )
         if response.status_code == 304:
             return None, etag or ""
@@ -214,13 +224,13 @@ class LocalDecider:
                     )
 
     def _refresh(self, experiment: _Experiment) -> None:
-        changed, etag = self._fetch(experiment.slug, 0, experiment.etag)
+        changed, etag = self._fetch(experiment.slug, 0, experiment.etag, experiment.serving_version)
         now = time.monotonic()
         self._rate(experiment, now)
         if changed is None and len(experiment.pool) >= experiment.want // 2:
             experiment.fetched_at = now  # confirmed current
             return
-        snapshot, etag = self._fetch(experiment.slug, experiment.want, None)
+        snapshot, etag = self._fetch(experiment.slug, experiment.want, None, experiment.serving_version)
         if snapshot is not None:
             experiment.adopt(snapshot, etag, time.monotonic())
 
