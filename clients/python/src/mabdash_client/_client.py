@@ -120,6 +120,7 @@ class Client:
             lambda body: self._rewards_http.post(path, json={"decisions": [d["decision_id"] for d in body["rewards"]]}),
             max_age=0.5,
             id_key="decision_id",
+            payload_of=lambda decision_id: {"decision_id": decision_id},
             concurrency=1,
         )
 

@@ -16,8 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
@@ -32,8 +31,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SERVER_BATCH_LIMIT = 10_000
 
 
-@dataclass
-class _Queued:
+class _Queued(NamedTuple):  # a tuple: built on the decide hot path, twice as fast as a dataclass
     payload: dict[str, Any]
     queued_at: float
 
@@ -67,6 +65,9 @@ class RewardSender:
     id_key : str
         The payload field that identifies an item in outcomes (``decision_id`` when the same
         machinery reports served decisions in local mode).
+    payload_of : callable, optional
+        Turns what :meth:`put_unbounded` was given into the payload, in the sender thread
+        (local mode queues bare decision ids: the decide hot path allocates nothing for them).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class RewardSender:
         on_outcome: Callable[[RewardOutcome], None] | None = None,
         seed: int | None = None,
         id_key: str = "event_id",
+        payload_of: Callable[[Any], dict[str, Any]] | None = None,
         concurrency: int = 2,
     ) -> None:
         if not 1 <= batch_size <= SERVER_BATCH_LIMIT:
@@ -98,6 +100,7 @@ class RewardSender:
         self._post = post
         self._concurrency = concurrency
         self._id_key = id_key
+        self._payload_of = payload_of
         self._batch_size = batch_size
         self._max_age = max_age
         self._max_queue = max_queue
@@ -108,7 +111,8 @@ class RewardSender:
         self._on_outcome = on_outcome
         self._random = random.Random(seed)
         self._queue: deque[_Queued] = deque()
-        self._inbox: deque[_Queued] = deque()  # put_unbounded's items, moved to _queue by the sender
+        self._inbox: deque[Any] = deque()  # put_unbounded's items, moved to _queue by the sender
+        self._inbox_since = 0.0  # when the inbox last went from empty to not empty
         self._inbox_used = False  # then the sender wakes every max_age to look at the inbox
         self._in_flight = 0
         self._flushers = 0
@@ -141,13 +145,21 @@ class RewardSender:
     def is_full(self) -> bool:
         return self._size() >= self._max_queue
 
-    def put_unbounded(self, payload: dict[str, Any]) -> None:
+    def put_unbounded(self, item: Any, now: float | None = None) -> None:
         """Queue without taking the lock (a ``deque.append``, atomic in CPython): for the decide
-        hot path. Not bounded by ``max_queue``; the sender picks items up at least every
-        ``max_age`` seconds."""
+        hot path (which passes its own ``time.monotonic()``). Not bounded by ``max_queue``; the
+        sender picks items up at least every ``max_age`` seconds, and makes the payload of each
+        (``payload_of``; without it the item is the payload).
+
+        Only the first item after the sender emptied the inbox is timed: the rest count as
+        queued then (a race with the sender can only make an item look older — sent sooner),
+        so the hot path allocates no queue entry of its own.
+        """
         if self._closing:
             raise RuntimeError("the client is closed")
-        self._inbox.append(_Queued(payload, time.monotonic()))
+        if not self._inbox:
+            self._inbox_since = time.monotonic() if now is None else now
+        self._inbox.append(item)
         if not self._inbox_used:
             with self._cv:
                 self._inbox_used = True
@@ -340,9 +352,10 @@ class RewardSender:
 
     def _absorb(self) -> None:
         """Called holding the lock: move put_unbounded's items into the queue."""
+        since, payload_of = self._inbox_since, self._payload_of
         while self._inbox:
             item = self._inbox.popleft()
-            self._queue.append(item)
+            self._queue.append(_Queued(item if payload_of is None else payload_of(item), since))
             self.stats["queued"] += 1
 
     def _report(self) -> DeliveryReport:
