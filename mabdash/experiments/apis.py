@@ -188,6 +188,7 @@ class DecideApi(RateLimitedApiView):
                 "model": result.model,
                 "propensity": result.propensity,
                 "policy_version": result.policy_version,
+                "serving_version": result.serving_version,
                 "served_by": result.served_by,
                 "experiment_status": result.experiment_status,
                 "note": result.note,

@@ -159,6 +159,10 @@ class DecisionOutput(serializers.Serializer):
     model = ModelRefOutput()
     propensity = serializers.FloatField(help_text="Probability with which this arm was served.")
     policy_version = serializers.IntegerField()
+    serving_version = serializers.IntegerField(
+        help_text="Of the allocation this was drawn from; grows with every change. A client that has seen it "
+        "sends it as `min_serving_version` so that no later answer comes from an older allocation."
+    )
     served_by = serializers.ChoiceField(choices=["policy", "default", "pin", "weights"])
     experiment_status = serializers.CharField()
     note = serializers.CharField(allow_null=True)

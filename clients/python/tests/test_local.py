@@ -23,6 +23,7 @@ class SnapshotServer:
         self.rewards: list[dict] = []
         self.requested: list[int] = []  # decisions asked for, per snapshot with draws
         self.at_least: list[tuple[str, str | None]] = []  # (endpoint, min_serving_version) per call
+        self.while_answering = lambda: None  # runs while a request for draws is in flight
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -57,6 +58,8 @@ class SnapshotServer:
                 "refresh_seconds": 1.0,
                 "etag": etag,
             }
+            if count:
+                self.while_answering()
             return httpx.Response(200, json=body, headers={"ETag": etag})
         if path.endswith("/decisions/"):
             ids = json.loads(request.content)["decisions"]
@@ -76,6 +79,7 @@ class SnapshotServer:
             "model": {"name": f"m{self.arm}", "version": "1"},
             "propensity": 1.0,
             "policy_version": self.version,
+            "serving_version": self.version,
             "served_by": "policy",
         }
         return httpx.Response(200, json=decision)
@@ -130,6 +134,48 @@ def test_every_call_after_the_first_snapshot_asks_for_one_at_least_as_new():
     # The refresh thread, woken when the pool runs dry, may add snapshot calls of its own.
     assert [call for call in server.at_least[1:] if call[0] == "decide"] == [("decide", "7"), ("decide", "7")]
     assert {call for call in server.at_least[1:] if call[0] == "snapshot"} == {("snapshot", "7")}
+
+
+def test_a_remote_answer_from_a_newer_allocation_is_never_followed_by_an_older_one():
+    """A pin one web process has read reaches the client first through a remote answer: from
+    then on every call asks for that version or newer, and the newer snapshot is fetched."""
+    server = SnapshotServer()
+    with local_client(server, block_size=1, refresh_interval=60) as client:
+        assert client.decide("exp").decision_id == "v1.1"
+        server.version, server.arm = 2, 2  # e.g. a pin
+        remote = client.decide("exp")
+        assert (remote.decision_id[:7], remote.arm, remote.serving_version) == ("remote.", 2, 2)
+        wait(lambda: client.local.held("exp").snapshot["serving_version"] == 2)  # woken, not in 60 s
+        later = [client.decide("exp") for _ in range(5)]
+    assert {d.arm for d in later} == {2}
+    after = server.at_least[server.at_least.index(("decide", "1")) + 1 :]
+    assert after and all(version == "2" for _, version in after), after
+
+
+def test_a_snapshot_older_than_a_remote_answer_already_seen_is_not_adopted():
+    """The race behind a flaky pin: a request for draws in flight when a remote answer shows a
+    newer allocation comes back with the old one — its draws must not be served."""
+    server = SnapshotServer()
+    with local_client(server, block_size=5, refresh_interval=60) as client:
+        assert client.decide("exp").decision_id == "v1.1"
+        held = client.local.held("exp")
+
+        def remote_answer_arrives() -> None:  # the old answer is built; meanwhile a pin lands
+            server.while_answering = lambda: None
+            server.version, server.arm = 5, 2
+            client.local.saw(held, 5)  # a remote answer drawn from serving version 5
+
+        server.while_answering = remote_answer_arrives
+        adopted: list[int] = []
+        adopt = held.adopt
+        held.adopt = lambda snapshot, *args: adopted.append(snapshot["serving_version"]) or adopt(snapshot, *args)
+        first = [client.decide("exp") for _ in range(3)]  # the pool runs low: the thread refills
+        wait(lambda: held.snapshot["serving_version"] == 5)  # asked again at once, not in 60 s
+        later = [client.decide("exp") for _ in range(3)]
+    assert adopted == [5]  # the answer with version 1 came after version 5 was seen: dropped
+    assert [d.decision_id for d in first] == ["v1.2", "v1.3", "v1.4"]
+    assert [(d.arm, d.serving_version) for d in later] == [(2, 5)] * 3
+    assert all(d.decision_id.startswith("v5.") for d in later)
 
 
 def test_without_the_server_decisions_come_from_the_last_snapshot_then_the_default_arm():

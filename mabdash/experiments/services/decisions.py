@@ -29,6 +29,7 @@ class DecisionResult:
     model: dict[str, str]
     propensity: float
     policy_version: int
+    serving_version: int
     served_by: str
     experiment_status: str
     note: str | None
@@ -55,6 +56,7 @@ def decide(slug: str, principal: Any, at_least: int = 0) -> DecisionResult:
         model=arm.model,
         propensity=propensity,
         policy_version=entry.policy_version,
+        serving_version=entry.serving_version,
         served_by=entry.served_by,
         experiment_status=entry.status,
         note=_NOTES.get(entry.status),

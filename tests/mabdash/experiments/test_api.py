@@ -143,10 +143,12 @@ def test_decide_answers_with_a_model_and_logs_the_decision(api, client_key, expe
         "model",
         "propensity",
         "policy_version",
+        "serving_version",
         "served_by",
         "experiment_status",
         "note",
     }
+    assert body["serving_version"] == Experiment.objects.get(slug="churn").serving_version
     assert body["model"]["artifact_uri"] == f"s3://models/churn/{body['arm'] + 1}"
     assert (body["served_by"], body["experiment_status"], body["note"], body["policy_version"]) == (
         "policy",

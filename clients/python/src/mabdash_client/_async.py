@@ -64,6 +64,7 @@ class AsyncClient:
         except MabdashError:
             return local.offline(held)
         local.count_remote_fallback()
+        local.saw(held, decision.serving_version)
         return decision
 
     async def _remote_decide(self, experiment: str, min_serving_version: int = 0) -> Decision:

@@ -69,6 +69,7 @@ def decision_of(
         propensity=float(entry["share"]) if share is None else share,
         policy_version=int(snapshot["policy_version"]),
         served_by=str(snapshot["served_by"]) if served_by is None else served_by,
+        serving_version=int(snapshot.get("serving_version", 0)),
     )
 
 
@@ -91,6 +92,8 @@ class _Experiment:
     # not make the server sign thousands of draws it throws away at the next snapshot.
     want: int = 0
     taken: int = 0
+    # The newest serving_version a remote answer came from (see ``LocalDecider.saw``).
+    seen_version: int = 0
     rate: float = 0.0
     rated_at: float = 0.0
 
@@ -107,11 +110,13 @@ class _Experiment:
         else:
             self.pool = deque(drawn)  # one assignment: take() sees the old draws or the new ones
         self.snapshot, self.etag, self.fetched_at, self.cdf = snapshot, etag, now, cdf
+        self.seen_version = 0  # the snapshot is at least as new (or the server says otherwise)
 
     @property
     def serving_version(self) -> int:
-        """What the server is asked to be at least as new as (0 from a server without versions)."""
-        return int(self.snapshot.get("serving_version", 0))
+        """What the server is asked to be at least as new as: the snapshot's version, or a
+        remote answer's if newer (0 from a server without versions)."""
+        return max(int(self.snapshot.get("serving_version", 0)), self.seen_version)
 
 
 class LocalDecider:
@@ -160,6 +165,7 @@ class LocalDecider:
             # a pin the client already follows must not answer with the old allocation.
             decision = self._remote_decide(slug, experiment.serving_version)
             self._count("remote_fallback")
+            self.saw(experiment, decision.serving_version)
             return decision
         except MabdashError:
             return self.offline(experiment)
@@ -191,6 +197,16 @@ class LocalDecider:
 
     def count_remote_fallback(self) -> None:
         self._count("remote_fallback")
+
+    def saw(self, experiment: _Experiment, serving_version: int) -> None:
+        """A remote answer came from ``serving_version``: when that is newer than the snapshot
+        (a pin one web process has already read), the old draws are dropped, nothing older is
+        asked for or adopted from now on (a snapshot request already in flight may answer
+        with the old one), and the newer snapshot is fetched at once."""
+        if serving_version > experiment.serving_version:
+            experiment.seen_version = serving_version
+            experiment.pool = deque()  # draws of an allocation known to be replaced
+            self._wake.set()
 
     def close(self, timeout: float | None) -> list[Any]:
         self._stop.set()
@@ -265,9 +281,17 @@ class LocalDecider:
         if changed is None and len(experiment.pool) >= experiment.want // 2:
             experiment.fetched_at = now  # confirmed current
             return
-        snapshot, etag = self._fetch(experiment.slug, experiment.want, None, experiment.serving_version)
-        if snapshot is not None:
-            experiment.adopt(snapshot, etag, time.monotonic())
+        asked = experiment.serving_version
+        snapshot, etag = self._fetch(experiment.slug, experiment.want, None, asked)
+        if snapshot is None:
+            return
+        if asked < experiment.seen_version and int(snapshot.get("serving_version", 0)) < experiment.seen_version:
+            # Asked before a remote answer showed a newer allocation: ask again, at least as new.
+            # (Asked with that version and still older: the server's word wins — e.g. the
+            # experiment was made anew under the same slug.)
+            self._wake.set()
+            return
+        experiment.adopt(snapshot, etag, time.monotonic())
 
     def _rate(self, experiment: _Experiment, now: float) -> None:
         """Update the client's decision rate (a moving average) and the block to ask for."""

@@ -29,6 +29,13 @@ class Decision(NamedTuple):
     served_by : str
         ``policy``, ``pin``, ``weights`` or ``default`` (paused or stopped); in local mode
         also ``offline`` and ``offline_default`` (docs/CLIENT.md).
+    artifact_uri : str
+        Where the model version's artifact is.
+    note : str or None
+        The server's remark (e.g. why a paused experiment served its default arm).
+    serving_version : int
+        The version of the allocation the decision was drawn from (it grows with every
+        change; 0 from a server that does not say).
     """
 
     experiment: str
@@ -41,6 +48,7 @@ class Decision(NamedTuple):
     served_by: str
     artifact_uri: str = ""
     note: str | None = None
+    serving_version: int = 0
 
     @classmethod
     def from_response(cls, experiment: str, body: dict[str, Any]) -> Decision:
@@ -56,6 +64,7 @@ class Decision(NamedTuple):
             policy_version=int(body["policy_version"]),
             served_by=str(body["served_by"]),
             note=body.get("note"),
+            serving_version=int(body.get("serving_version", 0)),
         )
 
 
