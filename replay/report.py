@@ -21,6 +21,7 @@ from scipy.stats import t as student_t
 
 from replay.paired import against_best, all_pairs, paired_difference
 from replay.runner import Result
+from replay.streams import segment_bounds
 
 LABELS = {
     "naive": "naive",
@@ -61,7 +62,7 @@ def segment_best(result: Result) -> list[list[str]]:
     """Per seed, the best model in hindsight of each segment (before and after the change)."""
     best = []
     for rewards, sizes, change in zip(result.model_rewards, result.chunk_sizes, result.change_chunks, strict=True):
-        bounds = [(0, change), (change, result.n_chunks)] if change else [(0, result.n_chunks)]
+        bounds = segment_bounds(change, result.n_chunks)
         best.append([result.model_names[int(np.argmax(rewards[:, a:b] @ sizes[a:b]))] for a, b in bounds])
     return best
 

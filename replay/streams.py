@@ -232,9 +232,12 @@ class Scored:
 
     def segments(self) -> list[tuple[int, int]]:
         """Chunk ranges between changes (one range for a stationary stream)."""
-        change = self.change_chunk
-        n_chunks = self.stream.n_chunks
-        return [(0, change), (change, n_chunks)] if change else [(0, n_chunks)]
+        return segment_bounds(self.change_chunk, self.stream.n_chunks)
+
+
+def segment_bounds(change: int | None, n_chunks: int) -> list[tuple[int, int]]:
+    """The chunk ranges before and after ``change`` (one range without a change)."""
+    return [(0, change), (change, n_chunks)] if change else [(0, n_chunks)]
 
 
 def train_and_score(stream: Stream, seed: int) -> Scored:
