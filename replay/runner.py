@@ -170,7 +170,7 @@ def run_study(
             for routing in settings.routings:
                 key = (dataset, scenario, routing, rollback)
                 if key not in results:
-                    results[key] = _empty_result(dataset, scenario, routing, rollback, settings)
+                    results[key] = _empty_result(seed_runs, scenario, routing, rollback, settings)
                 _add(results[key], seed_runs, routing)
         if progress:
             progress(f"{dataset} {scenario} seed {seed}")
@@ -193,28 +193,15 @@ def _map(tasks: list[tuple[str, str, int]], settings: Settings, jobs: int) -> It
     return gather()
 
 
-def _empty_result(dataset: str, scenario: str, routing: str, rollback: str, settings: Settings) -> Result:
-    if dataset == "census":
-        name, synthetic = "census", False
-    elif settings.fraud_csv is not None:
-        name, synthetic = "fraud (creditcard.csv)", False
-    else:
-        name, synthetic = "fraud (synthetic)", True
-    notes = {
-        ("census", "drift"): "married people, then unmarried people (abrupt sub-population switch)",
-        ("census", "break"): "everyone shuffled together; the best model breaks (answers >50K for everyone)",
-        ("fraud", "drift"): "fraud signature changes after one day"
-        if synthetic
-        else "natural time order, drift unknown",
-        ("fraud", "break"): "one fraud signature throughout; the best model breaks (flags every transaction)",
-    }
+def _empty_result(first: SeedRuns, scenario: str, routing: str, rollback: str, settings: Settings) -> Result:
+    """A result to collect seeds in, described by its first seed's stream."""
     return Result(
-        name=name,
+        name=first.stream_name,
         scenario=scenario,
         routing=routing,
         rollback=rollback,
-        synthetic=synthetic,
-        drift_note=notes[dataset, scenario],
+        synthetic=first.synthetic,
+        drift_note=first.description,
         n_chunks=settings.chunks,
         model_names=MODEL_NAMES,
     )

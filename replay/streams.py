@@ -97,7 +97,7 @@ def census_stream(table: Table, seed: int, n_chunks: int = 100, window: int = 80
         note = "married people, then unmarried people (abrupt sub-population switch)"
     else:
         order, drift_row = rng.permutation(len(table)), None
-        note = "none (everyone shuffled together)"
+        note = "everyone shuffled together"
     chunks = _chunk_bounds(window, len(order), n_chunks)
     return Stream(
         name="census",
@@ -138,7 +138,7 @@ def fraud_stream(table: Table, n_chunks: int = 100, window: int = 30_000) -> Str
 def _fraud_drift_note(table: Table) -> str:
     if not table.synthetic:
         return "natural time order, drift unknown"
-    return "fraud signature changes after one day" if table.drifts else "none (one fraud signature throughout)"
+    return "fraud signature changes after one day" if table.drifts else "one fraud signature throughout"
 
 
 def confusion(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -233,6 +233,14 @@ class Scored:
     def segments(self) -> list[tuple[int, int]]:
         """Chunk ranges between changes (one range for a stationary stream)."""
         return segment_bounds(self.change_chunk, self.stream.n_chunks)
+
+    @property
+    def description(self) -> str:
+        """What the stream holds, in words: its drift and, if any, the injected fault."""
+        if self.broken is None:
+            return self.stream.drift_note
+        fault = "answers >50K for everyone" if self.stream.kind == "census" else "flags every transaction"
+        return f"{self.stream.drift_note}; the best model breaks ({fault})"
 
 
 def segment_bounds(change: int | None, n_chunks: int) -> list[tuple[int, int]]:

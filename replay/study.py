@@ -207,6 +207,9 @@ class SeedRuns:
     """Every strategy and routing on one seed's scored stream (what a worker sends back)."""
 
     seed: int
+    stream_name: str
+    synthetic: bool
+    description: str  # the stream's drift and fault, in words
     runs: dict[tuple[str, str], Run]  # (routing, strategy) → run
     rows: dict[tuple[str, str], dict[str, Any]]
     model_rewards: np.ndarray  # (n_models, n_chunks)
@@ -240,6 +243,9 @@ def run_seed(scored: Scored, seed: int, strategies: Iterable[str], routings: Ite
             rows[routing, strategy] = summarize(run, scored)
     return SeedRuns(
         seed=seed,
+        stream_name=scored.stream.name,
+        synthetic=scored.stream.synthetic,
+        description=scored.description,
         runs=runs,
         rows=rows,
         model_rewards=scored.rewards,

@@ -223,6 +223,15 @@ def test_a_small_study_end_to_end_is_deterministic_whatever_the_workers_and_the_
     assert len(census["pairs"]) == 8 * 7 // 2 and census["horizon"]["chunks"] == [2, 5, 10, 20]
     breaks = [r for r in first["results"] if r["scenario"] == "break"]
     assert all(r["change_chunk"] == 6 and sum(r["broken_models"].values()) == 2 for r in breaks)
+    assert {(r["dataset"], r["scenario"]): r["drift_note"] for r in first["results"]} == {
+        ("census", "drift"): "married people, then unmarried people (abrupt sub-population switch)",
+        ("census", "break"): "everyone shuffled together; the best model breaks (answers >50K for everyone)",
+        ("fraud (synthetic)", "drift"): "fraud signature changes after one day",
+        (
+            "fraud (synthetic)",
+            "break",
+        ): "one fraud signature throughout; the best model breaks (flags every transaction)",
+    }
     assert "census, break scenario, rollback: all: request- minus chunk-level routing:" in stdout
     assert "fraud (synthetic), drift scenario, request-level routing: rollback all minus rollback none:" in stdout
     assert "census, break scenario at chunk 6, request-level routing (rollback: all; 2 seeds, 20 chunks)" in stdout
