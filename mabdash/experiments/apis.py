@@ -154,11 +154,19 @@ MIN_SERVING_VERSION = OpenApiParameter(
 )
 
 
-def _min_serving_version(request: Request) -> int:
-    text = request.query_params.get("min_serving_version", "0")
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise InvalidInput({"min_serving_version": ["must be a non-negative integer (at most 18 digits)"]})
+def _query_count(request: Request, name: str, maximum: int, problem: str) -> int:
+    """A non-negative integer query parameter, 0 when absent; anything else is a 400 naming it
+    (``str.isdigit`` alone would take "²" and other non-ASCII digits)."""
+    text = request.query_params.get(name, "0")
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)) or int(text) > maximum:
+        raise InvalidInput({name: [problem]})
     return int(text)
+
+
+def _min_serving_version(request: Request) -> int:
+    return _query_count(
+        request, "min_serving_version", 10**18 - 1, "must be a non-negative integer (at most 18 digits)"
+    )
 
 
 class DecideApi(RateLimitedApiView):
@@ -224,7 +232,7 @@ class SnapshotApi(RateLimitedApiView):
         "`POST /api/v1/experiments/{slug}/decisions/`.",
     )
     def get(self, request: Request, slug: str) -> Response:
-        count = _decisions_wanted(request.query_params.get("decisions", "0"))
+        count = _query_count(request, "decisions", MAX_BLOCK, f"must be an integer in [0, {MAX_BLOCK}]")
         snapshot = snapshot_get(slug, request.user, count, _min_serving_version(request))
         if count == 0 and request.headers.get("If-None-Match") == snapshot.etag:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": snapshot.etag})
@@ -245,12 +253,6 @@ class SnapshotApi(RateLimitedApiView):
             "etag": snapshot.etag,
         }
         return Response(body, headers={"ETag": snapshot.etag, "Cache-Control": "no-cache"})
-
-
-def _decisions_wanted(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > MAX_BLOCK:  # "²" is a digit to str
-        raise InvalidInput({"decisions": [f"must be an integer in [0, {MAX_BLOCK}]"]})
-    return int(text)
 
 
 class DecisionReportApi(RateLimitedApiView):
