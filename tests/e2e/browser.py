@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +63,21 @@ def wait_js(page, expression: str, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
         time.sleep(0.1)
+
+
+def message_after(page, submit) -> str:
+    """The flash message of the page a form submission lands on, read from that response.
+
+    Read from the DOM instead, it can be gone before it is read: the experiment page reloads
+    itself as soon as a What-if report it shows as pending is done, and on a loaded machine
+    a small report is done before the page that announced it has finished loading.
+    """
+    with page.expect_navigation() as navigation:
+        submit()
+    body = navigation.value.text()
+    found = re.search(r'<ul class="messages"[^>]*>(.*?)</ul>', body, re.DOTALL)
+    assert found, f"no message on {navigation.value.url} ({navigation.value.status})"
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()
 
 
 def watch_csp(page) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mabdash.devstack import ROOT, Client, wait_for
-from tests.e2e.browser import chromium, login, screenshot, wait_js
+from tests.e2e.browser import chromium, login, message_after, screenshot, wait_js
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 PASSWORDS = {"olivia": "olivia-pass-123", "ana": "ana-pass-12345"}
@@ -217,8 +217,8 @@ def test_an_operators_day(production_stack, tmp_path):
 
         # What if: a fresh counterfactual report of the demo experiment, started in the browser.
         olivia.goto(f"{web}/experiments/census-income/")
-        olivia.locator("[data-action=what-if]").click()
-        assert "What-if report #" in olivia.locator(".messages").inner_text()
+        message = message_after(olivia, olivia.locator("[data-action=what-if]").click)
+        assert re.fullmatch(r"What-if report #\d+ is queued; this page shows it when it is done\.", message), message
         wait_for(lambda: olivia.locator("#what-if-sentence").count() == 1, 180, "the What-if report")
         wait_js(olivia, "document.getElementById('chart-counterfactual').data !== undefined")
         targets = olivia.locator("#what-if-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.target)")

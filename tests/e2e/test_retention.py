@@ -86,6 +86,11 @@ def test_retention_killed_mid_run_then_rerun_archives_each_reward_once_and_loses
         (interrupted,) = archive.iterdir()
 
         stack.start_worker("survivor")
+        # A learning run the doomed worker held (its follow-up message, or the run it was in)
+        # died with it: the coalescing mark stops new requests until it expires, and the
+        # broker gives the message back only after its visibility timeout. Beat's sweep is
+        # what publishes learning for rewards left waiting — as in every deployment.
+        stack.start_beat()
         stack.shell("from mabdash.experiments.tasks import retention_sweep_task as t; t.delay()")
 
         def committed() -> bool:

@@ -14,8 +14,10 @@ when the broker goes away (docs/OPERATIONS.md).
 
 Requests are best effort and run in the background (``mabdash.queue``): a reward POST never
 waits on the cache or the broker. If either is down the request is dropped — the rewards
-are safe in the ledger and beat's sweep publishes a run for them — so a lost message, or a
-worker killed with the key set, only delays learning (by at most the key's lifetime).
+are safe in the ledger and beat's sweep publishes a run for them. The sweep is also what
+recovers from a worker killed while it held a run (the key stays set for its lifetime, the
+broker returns the message only after its visibility timeout): learning is delayed by about
+``SWEEP_SECONDS``, and without beat it would wait for the next reward after the key expired.
 """
 
 from __future__ import annotations
