@@ -210,7 +210,7 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
         ]
         decisions = scale.decisions // scale.experiments
         rewards = scale.rewards // scale.experiments
-        _day_partitions(start)
+        _partitions(start)
         # As any bulk load: the plain indexes are built once afterwards rather than row by
         # row (the primary keys and unique constraints stay, so duplicates would still fail).
         indexes = _drop_plain_indexes(db, ("experiments_decision", "experiments_reward"))
@@ -273,13 +273,15 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
     return timings, rows
 
 
-def _day_partitions(start: Any) -> None:
-    """The decision ledger's partitions for the month (beat made them as the days came)."""
+def _partitions(start: Any) -> None:
+    """The month's partitions: the decision ledger's days and the snapshots' months (beat made
+    them as the days came)."""
     from datetime import UTC, datetime
 
-    from mabdash.experiments.services.partitions import partitions_create
+    from mabdash.experiments.services.partitions import SCHEMES, partitions_create
 
-    partitions_create(start.astimezone(UTC).date(), datetime.now(UTC).date())
+    for scheme in SCHEMES:
+        partitions_create(start.astimezone(UTC).date(), datetime.now(UTC).date(), scheme)
 
 
 def _drop_plain_indexes(db: Any, tables: tuple[str, ...]) -> list[str]:

@@ -196,6 +196,13 @@ MABDASH: dict[str, Any] = {
     # Raw decisions and rewards older than this many days are archived and dropped (an
     # experiment's own retention_days wins). Unset or empty: keep everything.
     "RETENTION_DAYS": int(os.environ["MABDASH_RETENTION_DAYS"]) if os.environ.get("MABDASH_RETENTION_DAYS") else None,
+    # Allocation snapshots (the charts' history) older than this many days are dropped, a
+    # whole UTC month at a time once all of it is that old. Unset or empty: keep them all.
+    "SNAPSHOT_RETENTION_DAYS": (
+        int(os.environ["MABDASH_SNAPSHOT_RETENTION_DAYS"])
+        if os.environ.get("MABDASH_SNAPSHOT_RETENTION_DAYS")
+        else None
+    ),
     # Where retention writes its archives (a directory; mount object storage here).
     "ARCHIVE_DIR": Path(os.environ.get("MABDASH_ARCHIVE_DIR", VAR_DIR / "archive")),
     # Beat's retention and checkpoint sweep.

@@ -11,7 +11,7 @@ from celery import shared_task
 from mabdash.experiments.services.checkpoints import checkpoints_take_due
 from mabdash.experiments.services.learning import snapshots_take
 from mabdash.experiments.services.partitions import partitions_maintain
-from mabdash.experiments.services.retention import retention_sweep
+from mabdash.experiments.services.retention import retention_sweep, snapshots_expire
 
 
 @shared_task(ignore_result=True)
@@ -22,9 +22,10 @@ def snapshots_take_task() -> int:
 
 @shared_task(ignore_result=True)
 def retention_sweep_task() -> None:
-    """Beat (hourly): archive and drop rows past each experiment's retention, checkpoint
-    experiments that learned enough since their last checkpoint, and keep the decision
-    ledger's day partitions (create the coming days', drop emptied ones)."""
+    """Beat (hourly): archive and drop rows past each experiment's retention, drop expired
+    snapshot months, checkpoint experiments that learned enough since their last checkpoint,
+    and keep the partitions (create the coming periods', drop emptied decision days)."""
     retention_sweep()
+    snapshots_expire()
     checkpoints_take_due()
     partitions_maintain()

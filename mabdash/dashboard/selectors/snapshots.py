@@ -21,8 +21,34 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _latest_at(experiment_ids: list[int], targets: list[datetime], since: datetime) -> list[int]:
+    """For each experiment and target time, the latest snapshot taken in [``since``, target]:
+    one index probe each, in one query; the distinct ids found.
+
+    PostgreSQL gets the (experiment, target) pairs as two arrays: converting a query with a
+    placeholder per value took longer than running it. SQLite gets a VALUES list.
+    """
+    pairs = [(experiment_id, target) for experiment_id in experiment_ids for target in targets]
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.vendor == "postgresql":
+        table_of_targets = "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])"
+        params: list[Any] = [[e for e, _ in pairs], [t for _, t in pairs]]
+    else:
+        table_of_targets = f"VALUES {', '.join(['(%s, %s)'] * len(pairs))}"
+        params = [value for e, t in pairs for value in (e, adapt(t))]
+    sql = (
+        f"WITH t(experiment_id, target) AS ({table_of_targets}) "
+        f"SELECT DISTINCT (SELECT s.id FROM {AllocationSnapshot._meta.db_table} s "
+        "WHERE s.experiment_id = t.experiment_id AND s.created_at <= t.target AND s.created_at >= %s "
+        "ORDER BY s.created_at DESC, s.id DESC LIMIT 1) FROM t"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, adapt(since)])
+        return [row[0] for row in cursor.fetchall() if row[0] is not None]
+
+
 def _snapshot_ids(experiment_id: int, since: datetime | None, max_points: int) -> list[int]:
-    """Ids of at most ``max_points`` snapshots spread evenly over time.
+    """Ids of at most ``max_points`` snapshots since ``since``, spread evenly over time.
 
     For each of ``max_points`` evenly spaced target times, the latest snapshot at or
     before it: one index probe each, in the database, whatever the history's length.
@@ -36,16 +62,7 @@ def _snapshot_ids(experiment_id: int, since: datetime | None, max_points: int) -
     bounds = snapshots.aggregate(first=Min("created_at"), last=Max("created_at"))
     step = (bounds["last"] - bounds["first"]) / (max_points - 1)
     targets = [bounds["first"] + i * step for i in range(max_points - 1)] + [bounds["last"]]
-    placeholder = "(%s::timestamptz)" if connection.vendor == "postgresql" else "(%s)"
-    table = AllocationSnapshot._meta.db_table
-    sql = (
-        f"SELECT DISTINCT (SELECT s.id FROM {table} s WHERE s.experiment_id = %s AND s.created_at <= t.column1 "
-        f"ORDER BY s.created_at DESC, s.id DESC LIMIT 1) FROM (VALUES {', '.join([placeholder] * len(targets))}) AS t"
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [experiment_id, *(adapt(t) for t in targets)])
-        return [row[0] for row in cursor.fetchall() if row[0] is not None]
+    return _latest_at([experiment_id], targets, bounds["first"])
 
 
 def snapshot_series(experiment_id: int, since: datetime | None, max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
@@ -53,22 +70,34 @@ def snapshot_series(experiment_id: int, since: datetime | None, max_points: int 
 
     The ``series`` texts are joined and parsed in one ``orjson.loads`` call.
     """
-    points = _snapshot_rows(_snapshot_ids(experiment_id, since, max_points))
+    points = _snapshot_rows(_snapshot_ids(experiment_id, since, max_points), since)
     for point in points:
         del point["experiment_id"]
     return points
 
 
-def _snapshot_rows(ids: list[int]) -> list[dict[str, Any]]:
-    """Snapshots by id, oldest first, their series parsed (one ``orjson.loads`` for all)."""
+def _snapshot_rows(ids: list[int], since: datetime | None, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Snapshots by id, oldest first, their series parsed (one ``orjson.loads`` for all).
+
+    A chart of a time range passes it, so that PostgreSQL reads only that range's months; the
+    whole history passes none (a range that prunes nothing only adds a condition to plan).
+    """
     if not ids:
         return []
-    table = AllocationSnapshot._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    where = [f"id IN ({', '.join(['%s'] * len(ids))})"]
+    params: list[Any] = list(ids)
+    if since is not None:
+        where.append("created_at >= %s")
+        params.append(adapt(since))
+    if until is not None:
+        where.append("created_at <= %s")
+        params.append(adapt(until))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT experiment_id, created_at, policy_version, series FROM {table} "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY experiment_id, created_at, id",
-            ids,
+            f"SELECT experiment_id, created_at, policy_version, series FROM {AllocationSnapshot._meta.db_table} "
+            f"WHERE {' AND '.join(where)} ORDER BY experiment_id, created_at, id",
+            params,
         )
         rows = cursor.fetchall()
     parsed = orjson.loads("[" + ",".join(row[3] for row in rows) + "]")
@@ -95,24 +124,9 @@ def snapshot_series_many(
         return {}
     step = (until - since) / max(points - 1, 1)
     targets = [since + i * step for i in range(points)]
-    cast = "::timestamptz" if connection.vendor == "postgresql" else ""
-    table = AllocationSnapshot._meta.db_table
-    pairs = ", ".join([f"(%s, %s{cast})"] * (len(experiment_ids) * len(targets)))
-    sql = (
-        f"SELECT DISTINCT (SELECT s.id FROM {table} s WHERE s.experiment_id = t.column1 "
-        f"AND s.created_at <= t.column2 AND s.created_at >= %s{cast} ORDER BY s.created_at DESC, s.id DESC LIMIT 1) "
-        f"FROM (VALUES {pairs}) AS t"
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = [adapt(since)]
-    for experiment_id in experiment_ids:
-        for target in targets:
-            params += [experiment_id, adapt(target)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall() if row[0] is not None]
+    ids = _latest_at(experiment_ids, targets, since)
     series: dict[int, list[dict[str, Any]]] = {}
-    for point in _snapshot_rows(ids):
+    for point in _snapshot_rows(ids, since, until):
         series.setdefault(point.pop("experiment_id"), []).append(point)
     return series
 

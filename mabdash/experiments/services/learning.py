@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -238,13 +238,11 @@ def snapshot_if_due(
     now = timezone.now()
     if min_seconds is None:
         min_seconds = settings.MABDASH["SNAPSHOT_MIN_SECONDS"]
-    last: datetime | None = (
-        AllocationSnapshot.objects.filter(experiment_id=experiment_id)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
+    # A time range, so that PostgreSQL reads only the current month's partition.
+    recent = AllocationSnapshot.objects.filter(
+        experiment_id=experiment_id, created_at__gt=now - timedelta(seconds=min_seconds)
     )
-    if last is not None and now - last < timedelta(seconds=min_seconds):
+    if recent.exists():
         return False
     experiment = Experiment.objects.get(pk=experiment_id)
     arms = list(Arm.objects.filter(experiment_id=experiment_id).order_by("position"))

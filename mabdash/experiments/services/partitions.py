@@ -1,17 +1,23 @@
-"""Daily partitions of the decision ledger (PostgreSQL; SQLite keeps one plain table).
+"""Time partitions of the ledgers (PostgreSQL; SQLite keeps plain tables).
 
-The decision table is range-partitioned by ``created_at``, one partition per UTC day
-(``experiments_decision_pYYYYMMDD``), plus a default partition that takes a row no day's
-partition covers (a decision reported long after it was served). Migration 0009 made the
-table; beat keeps ``DAYS_AHEAD`` days of partitions ready, and drops a past day's partition
-once it is empty — retention deleted its rows after archiving them — which gives its space
-back at once, where a DELETE alone leaves it to VACUUM. Queries with a time range (the
-overview's recent counts, the dashboard's lag sample, the counterfactual log, retention)
-read only the partitions of that range.
+Two tables are range-partitioned by ``created_at``, each with a default partition that takes
+a row no period's partition covers:
+
+- the decision ledger, one partition per UTC day (``experiments_decision_pYYYYMMDD``,
+  migration 0009). Beat keeps a week of days ready and drops a past day's partition once it
+  is empty — retention deleted its rows after archiving them — which gives its space back at
+  once, where a DELETE alone leaves it to VACUUM.
+- the allocation snapshots, one partition per UTC month (``experiments_allocationsnapshot_pYYYYMM``,
+  migration 0010). Snapshots past ``MABDASH_SNAPSHOT_RETENTION_DAYS`` go a whole month at a
+  time (``retention.snapshots_expire``): a DROP, no DELETE.
+
+Queries with a time range (the overview's recent counts, the dashboard's lag sample and
+charts, the counterfactual log, retention) read only the partitions of that range.
 
 Rewards stay in one table on purpose: their idempotency key, (experiment, event id), must be
-unique for all time, and a partitioned table can only enforce uniqueness together with its
-partition key — a retry that crossed midnight would be stored twice.
+unique for as long as the reward is stored, and a partitioned table can only enforce
+uniqueness together with its partition key — a retry that crossed midnight would be stored
+twice.
 """
 
 from __future__ import annotations
@@ -23,117 +29,163 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
 
-from mabdash.experiments.models import Decision
+from mabdash.experiments.models import AllocationSnapshot, Decision
 
 logger = logging.getLogger(__name__)
 
-PARENT = Decision._meta.db_table
-DAYS_AHEAD = 7
-_DAY = re.compile(rf"^{PARENT}_p(\d{{8}})$")
+
+@dataclass(frozen=True)
+class Scheme:
+    """How one table is partitioned: by day or by month of ``created_at``, ``ahead`` periods ready."""
+
+    table: str
+    period: str  # "day" or "month"
+    ahead: int
+
+    def start(self, day: date) -> date:
+        """The first day of the period that holds ``day``."""
+        return day if self.period == "day" else day.replace(day=1)
+
+    def following(self, start: date) -> date:
+        """The first day of the next period."""
+        if self.period == "day":
+            return start + timedelta(days=1)
+        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+    def name(self, start: date) -> str:
+        return f"{self.table}_p{start:%Y%m%d}" if self.period == "day" else f"{self.table}_p{start:%Y%m}"
+
+    def parse(self, name: str) -> date | None:
+        """The start of the period a partition's name stands for (None: not a period's partition)."""
+        digits = 8 if self.period == "day" else 6
+        match = re.fullmatch(rf"{self.table}_p(\d{{{digits}}})", name)
+        if not match:
+            return None
+        return datetime.strptime(match.group(1), "%Y%m%d" if self.period == "day" else "%Y%m").date()
+
+
+DECISIONS = Scheme(Decision._meta.db_table, "day", ahead=7)
+SNAPSHOTS = Scheme(AllocationSnapshot._meta.db_table, "month", ahead=1)
+SCHEMES = (DECISIONS, SNAPSHOTS)
 
 
 @dataclass(frozen=True)
 class Partition:
-    """One day's partition of the decision ledger."""
+    """One period's partition: its table name and the first day it covers."""
 
     name: str
-    day: date
+    start: date
 
 
-def partitioned() -> bool:
-    """Whether the decision ledger is partitioned (PostgreSQL after migration 0009)."""
+def partitioned(scheme: Scheme = DECISIONS) -> bool:
+    """Whether the table is partitioned (PostgreSQL after its migration)."""
     if connection.vendor != "postgresql":
         return False
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [PARENT])
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [scheme.table])
         row = cursor.fetchone()
     return bool(row and row[0] == "p")
 
 
-def partitions_list() -> list[Partition]:
-    """The day partitions, oldest first (not the default partition)."""
-    if not partitioned():
+def partitions_list(scheme: Scheme = DECISIONS) -> list[Partition]:
+    """The period partitions, oldest first (not the default partition)."""
+    if not partitioned(scheme):
         return []
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = to_regclass(%s)",
-            [PARENT],
+            [scheme.table],
         )
         names = [row[0] for row in cursor.fetchall()]
-    days = []
-    for name in names:
-        match = _DAY.match(name)
-        if match:
-            days.append(Partition(name, datetime.strptime(match.group(1), "%Y%m%d").date()))
-    return sorted(days, key=lambda p: p.day)
+    found = [Partition(name, start) for name in names if (start := scheme.parse(name)) is not None]
+    return sorted(found, key=lambda p: p.start)
 
 
-def partitions_ensure(today: date | None = None, days_ahead: int = DAYS_AHEAD) -> list[str]:
-    """Create the partitions of today and the next ``days_ahead`` days that are missing."""
-    today = today or datetime.now(UTC).date()
-    return partitions_create(today, today + timedelta(days=days_ahead))
+def partitions_ensure(today: date | None = None, ahead: int | None = None, scheme: Scheme = DECISIONS) -> list[str]:
+    """Create the missing partitions of the current period and the next ``ahead`` ones."""
+    first = scheme.start(today or datetime.now(UTC).date())
+    last = first
+    for _ in range(scheme.ahead if ahead is None else ahead):
+        last = scheme.following(last)
+    return partitions_create(first, last, scheme)
 
 
-def partitions_create(first: date, last: date) -> list[str]:
-    """Create the missing day partitions from ``first`` to ``last`` (both included).
+def partitions_create(first: date, last: date, scheme: Scheme = DECISIONS) -> list[str]:
+    """Create the missing partitions of the periods from ``first``'s to ``last``'s (both included).
 
-    A day whose rows are already in the default partition cannot get a partition (PostgreSQL
-    refuses): it is logged and skipped, and its rows stay in the default partition.
+    A period whose rows are already in the default partition cannot get a partition
+    (PostgreSQL refuses): it is logged and skipped, and its rows stay in the default partition.
     """
-    if not partitioned():
+    if not partitioned(scheme):
         return []
-    existing = {p.day for p in partitions_list()}
+    existing = {p.start for p in partitions_list(scheme)}
     created = []
-    day = first
-    while day <= last:
-        name = f"{PARENT}_p{day:%Y%m%d}"
-        if day not in existing:
+    start = scheme.start(first)
+    while start <= last:
+        end = scheme.following(start)
+        name = scheme.name(start)
+        if start not in existing:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.execute(
-                        f"CREATE TABLE {name} PARTITION OF {PARENT} FOR VALUES FROM (%s) TO (%s)",
-                        [_midnight(day), _midnight(day + timedelta(days=1))],
+                        f"CREATE TABLE {name} PARTITION OF {scheme.table} FOR VALUES FROM (%s) TO (%s)",
+                        [_midnight(start), _midnight(end)],
                     )
             except DatabaseError:
-                logger.exception("could not create the decision partition of %s", day)
+                logger.exception("could not create the partition %s", name)
             else:
                 created.append(name)
-        day += timedelta(days=1)
+        start = end
     return created
 
 
-def partitions_drop_empty(before: date) -> list[str]:
-    """Drop the day partitions that end on or before ``before`` and hold no row.
+def partitions_drop_empty(before: date, scheme: Scheme = DECISIONS) -> list[str]:
+    """Drop the partitions that end on or before ``before`` and hold no row."""
+    return _drop_ended(before, scheme, only_empty=True)
 
-    Under an exclusive lock of the parent — taken for the instant of the check and the drop —
-    so a decision written meanwhile waits, then lands in the default partition.
-    """
+
+def partitions_drop_ended(before: date, scheme: Scheme) -> list[str]:
+    """Drop the partitions that end on or before ``before``, with their rows (expired snapshots)."""
+    return _drop_ended(before, scheme, only_empty=False)
+
+
+def _drop_ended(before: date, scheme: Scheme, *, only_empty: bool) -> list[str]:
+    """Under an exclusive lock of the parent — taken for the instant of the check and the
+    drop — so a row written meanwhile waits, then lands in the default partition."""
     dropped = []
-    for partition in partitions_list():
-        if partition.day + timedelta(days=1) > before:
+    for partition in partitions_list(scheme):
+        if scheme.following(partition.start) > before:
             continue
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                # A long read of the ledger (a counterfactual report) holds the table: rather
-                # than queue every decision write behind this lock, give up and try next time.
+                # A long read of the table (a counterfactual report) holds it: rather than
+                # queue every write behind this lock, give up and try next time.
                 cursor.execute("SET LOCAL lock_timeout = '2s'")
-                cursor.execute(f"LOCK TABLE {PARENT} IN ACCESS EXCLUSIVE MODE")
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {partition.name})")
-                if cursor.fetchone()[0]:
-                    continue
+                cursor.execute(f"LOCK TABLE {scheme.table} IN ACCESS EXCLUSIVE MODE")
+                if only_empty:
+                    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {partition.name})")
+                    if cursor.fetchone()[0]:
+                        continue
                 cursor.execute(f"DROP TABLE {partition.name}")
         except DatabaseError:
-            logger.warning("could not drop the empty decision partition %s now; next sweep", partition.name)
+            logger.warning("could not drop the partition %s now; next sweep", partition.name)
             continue
         dropped.append(partition.name)
     return dropped
 
 
 def partitions_maintain(now: datetime | None = None) -> tuple[list[str], list[str]]:
-    """Beat: create the coming days' partitions; drop past days' empty ones (older than yesterday)."""
+    """Beat: create the coming periods' partitions of both tables; drop past days' empty
+    decision partitions (older than yesterday). Expired snapshots are retention's."""
     today = (now or datetime.now(UTC)).date()
-    return partitions_ensure(today), partitions_drop_empty(today - timedelta(days=1))
+    created = [name for scheme in SCHEMES for name in partitions_ensure(today, scheme=scheme)]
+    return created, partitions_drop_empty(today - timedelta(days=1))
+
+
+def period_start_midnight(day: date, scheme: Scheme) -> datetime:
+    """Midnight UTC at the start of the period that holds ``day``."""
+    return _midnight(scheme.start(day))
 
 
 def _midnight(day: date) -> datetime:

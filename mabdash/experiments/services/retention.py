@@ -40,7 +40,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mabdash.experiments.models import Arm, Decision, Experiment, ModelVersion, RetentionRun, Reward
+from mabdash.experiments.models import (
+    AllocationSnapshot,
+    Arm,
+    Decision,
+    Experiment,
+    ModelVersion,
+    RetentionRun,
+    Reward,
+)
+from mabdash.experiments.services import partitions
 from mabdash.experiments.services.audit import audit_record
 from mabdash.experiments.services.checkpoints import CheckpointRefused, checkpoint_take
 
@@ -276,3 +285,31 @@ def retention_sweep(now: datetime | None = None) -> list[RetentionResult]:
         if result is not None:
             results.append(result)
     return results
+
+
+def snapshots_boundary(now: datetime | None = None) -> datetime | None:
+    """The start of the oldest UTC month of snapshots kept; None keeps them all.
+
+    Whole months go, and only once every snapshot in them is older than
+    ``SNAPSHOT_RETENTION_DAYS``: a chart keeps at least that many days of history.
+    """
+    days: int | None = settings.MABDASH["SNAPSHOT_RETENTION_DAYS"]
+    if days is None:
+        return None
+    oldest_kept = ((now or timezone.now()) - timedelta(days=days)).date()
+    return partitions.period_start_midnight(oldest_kept, partitions.SNAPSHOTS)
+
+
+def snapshots_expire(now: datetime | None = None) -> list[str]:
+    """Drop the allocation snapshots before :func:`snapshots_boundary`; return the partitions dropped.
+
+    On PostgreSQL each expired month is one partition, dropped whole (no DELETE, no VACUUM);
+    what remains before the boundary — rows in the default partition, or the plain SQLite
+    table — is deleted.
+    """
+    boundary = snapshots_boundary(now)
+    if boundary is None:
+        return []
+    dropped = partitions.partitions_drop_ended(boundary.date(), partitions.SNAPSHOTS)
+    AllocationSnapshot.objects.filter(created_at__lt=boundary).delete()
+    return dropped

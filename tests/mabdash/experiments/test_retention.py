@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from mabdash.accounts.authentication import principal_for_key
 from mabdash.experiments.models import (
+    AllocationSnapshot,
     AuditEntry,
     Decision,
     PolicyCheckpoint,
@@ -219,6 +220,21 @@ def test_a_run_that_fails_before_commit_keeps_every_row_and_its_files_are_discar
     assert result is not None and result.rewards == 30
     assert [d.name for d in (archive / "churn").iterdir()] == [result.run_id]
     assert Reward.objects.count() == 0
+
+
+def test_snapshots_older_than_their_retention_go_by_whole_months_on_every_database(experiment, settings):
+    """The same boundary on SQLite (a DELETE) as on PostgreSQL (partitions dropped, see
+    test_partitions): the month that holds NOW − 20 days is kept whole."""
+    settings.MABDASH = {**settings.MABDASH, "SNAPSHOT_RETENTION_DAYS": 20}  # NOW − 20 days = 2026-11-10
+    AllocationSnapshot.objects.all().delete()
+    series = {name: [1.0, 0.0, 0.0] for name in AllocationSnapshot.SERIES}
+    for when in ("2026-09-30T23:59:59", "2026-10-31T23:59:59", "2026-11-01T00:00:00", "2026-11-30T11:00:00"):
+        moment = datetime.fromisoformat(when).replace(tzinfo=UTC)
+        AllocationSnapshot.build(experiment_id=experiment.pk, created_at=moment, policy_version=1, **series).save()
+    assert retention.snapshots_boundary(NOW) == datetime(2026, 11, 1, tzinfo=UTC)
+    retention.snapshots_expire(NOW)
+    kept = sorted(AllocationSnapshot.objects.values_list("created_at", flat=True))
+    assert [f"{moment:%Y-%m-%d %H:%M:%S}" for moment in kept] == ["2026-11-01 00:00:00", "2026-11-30 11:00:00"]
 
 
 @pytest.mark.django_db(transaction=True)
