@@ -30,6 +30,16 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}: expected a boolean (1/0, true/false), got {value!r}")
 
 
+def env_days(name: str) -> int | None:
+    """A number of days ≥ 1, or None when unset or empty (keep everything)."""
+    value = os.environ.get(name, "")
+    if value == "":
+        return None
+    if value.isascii() and value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise ImproperlyConfigured(f"{name}: expected a whole number of days, at least 1, got {value!r}")
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -195,14 +205,10 @@ MABDASH: dict[str, Any] = {
     "CHECKPOINT_EVERY_REWARDS": int(os.environ.get("MABDASH_CHECKPOINT_EVERY_REWARDS", "1000000")),
     # Raw decisions and rewards older than this many days are archived and dropped (an
     # experiment's own retention_days wins). Unset or empty: keep everything.
-    "RETENTION_DAYS": int(os.environ["MABDASH_RETENTION_DAYS"]) if os.environ.get("MABDASH_RETENTION_DAYS") else None,
+    "RETENTION_DAYS": env_days("MABDASH_RETENTION_DAYS"),
     # Allocation snapshots (the charts' history) older than this many days are dropped, a
     # whole UTC month at a time once all of it is that old. Unset or empty: keep them all.
-    "SNAPSHOT_RETENTION_DAYS": (
-        int(os.environ["MABDASH_SNAPSHOT_RETENTION_DAYS"])
-        if os.environ.get("MABDASH_SNAPSHOT_RETENTION_DAYS")
-        else None
-    ),
+    "SNAPSHOT_RETENTION_DAYS": env_days("MABDASH_SNAPSHOT_RETENTION_DAYS"),
     # Where retention writes its archives (a directory; mount object storage here).
     "ARCHIVE_DIR": Path(os.environ.get("MABDASH_ARCHIVE_DIR", VAR_DIR / "archive")),
     # Beat's retention and checkpoint sweep.

@@ -47,6 +47,18 @@ def test_production_refuses_to_start_with_the_development_secret(tmp_path):
     assert "DJANGO_SECRET_KEY: must be set in production" in result.stderr
 
 
+def test_a_retention_that_is_not_a_positive_number_of_days_is_refused_by_name(tmp_path):
+    # A negative snapshot retention would put the boundary in a month to come: every snapshot gone.
+    for name, value in (("MABDASH_SNAPSHOT_RETENTION_DAYS", "-30"), ("MABDASH_RETENTION_DAYS", "0")):
+        result = manage("check", env={name: value, "MABDASH_VAR_DIR": str(tmp_path)})
+        assert result.returncode != 0
+        assert f"{name}: expected a whole number of days, at least 1, got {value!r}" in result.stderr
+    assert (
+        manage("check", env={"MABDASH_SNAPSHOT_RETENTION_DAYS": "400", "MABDASH_VAR_DIR": str(tmp_path)}).returncode
+        == 0
+    )
+
+
 def test_the_embedded_broker_keeps_every_folder_under_the_var_dir(tmp_path):
     # kombu's filesystem transport puts its broadcast folder in ./control unless told, and
     # one once landed in the repository: every folder must live under MABDASH_VAR_DIR.
