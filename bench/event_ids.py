@@ -33,12 +33,14 @@ def _load(experiment_id: int, arm_ids: list[int], rows: int) -> float:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO experiments_reward (event_id, experiment_id, arm_id, value, trials, received_at, learn, "
-            "applied_version) SELECT md5(n::text), %s, (%s::bigint[])[1 + n %% %s], n %% 2, 1, "
-            "now() - (%s - n) * interval '10 ms', true, 1 + n / 5000 FROM generate_series(0, %s - 1) n",
+            "WITH r AS (INSERT INTO experiments_reward (event_id, experiment_id, arm_id, value, trials, received_at, "
+            "learn, applied_version) SELECT md5(n::text), %s, (%s::bigint[])[1 + n %% %s], n %% 2, 1, "
+            "now() - (%s - n) * interval '10 ms', true, 1 + n / 5000 FROM generate_series(0, %s - 1) n "
+            "RETURNING experiment_id, event_id, received_at) "
+            "INSERT INTO experiments_rewardkey (experiment_id, event_id, received_at) SELECT * FROM r",
             [experiment_id, arm_ids, len(arm_ids), rows, rows],
         )
-        cursor.execute("VACUUM ANALYZE experiments_reward")
+        cursor.execute("VACUUM ANALYZE experiments_reward, experiments_rewardkey")
         cursor.execute("CHECKPOINT")
     return time.perf_counter() - started
 

@@ -43,7 +43,13 @@ from mabdash.devstack import Client, create_experiment, wait_for
 
 LEARNING_BATCH = 5000  # rewards per ledger version in the loaded history, as the live default
 MEANS = (0.30, 0.50, 0.40)  # the loaded rewards' success rate per arm position
-TABLES = ("experiments_decision", "experiments_reward", "experiments_allocationsnapshot", "experiments_auditentry")
+TABLES = (
+    "experiments_decision",
+    "experiments_reward",
+    "experiments_rewardkey",
+    "experiments_allocationsnapshot",
+    "experiments_auditentry",
+)
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,8 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
                     "thresholds": thresholds,
                 },
             ).rowcount
+        # Their idempotency keys (ingestion writes both in one statement).
+        rows["experiments_rewardkey"] += db.execute(_REWARD_KEYS).rowcount
         timings["rewards_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         minutes = (scale.days - 1) * 24 * 60  # the last day's are there already
@@ -274,8 +282,8 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
 
 
 def _partitions(start: Any) -> None:
-    """The month's partitions: the decision ledger's days and the snapshots' months (beat made
-    them as the days came)."""
+    """The month's partitions: the ledgers' days and the snapshots' months (beat made them as
+    the days came)."""
     from datetime import UTC, datetime
 
     from mabdash.experiments.services.partitions import SCHEMES, partitions_create
@@ -335,6 +343,10 @@ _REWARDS = (
     "%(start)s + n * %(step)s * interval '1 microsecond', "
     "%(start)s + n * %(step)s * interval '1 microsecond' + interval '30 seconds', true, "
     "%(base)s + 1 + n / %(batch)s FROM generate_series(0::bigint, %(count)s - 1) n"
+)
+_REWARD_KEYS = (
+    "INSERT INTO experiments_rewardkey (experiment_id, event_id, received_at) "
+    "SELECT experiment_id, event_id, received_at FROM experiments_reward"
 )
 _SERIES = json.dumps(
     {

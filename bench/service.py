@@ -167,8 +167,12 @@ COPY_COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, decided_at,
 COPY_KINDS = {
     "temp": "a TEMP table with the reward columns and a primary key (no write-ahead log: an outer bound)",
     "columns": "a logged table with the reward table's columns and primary key, no other index",
-    "indexed": "a logged copy of the reward table: its columns, constraints and every index",
+    "indexed": (
+        "a logged copy of the reward table and of its key table (the idempotency key, written with every "
+        "reward): their columns, constraints and every index"
+    ),
 }
+KEY_TABLE = "experiments_rewardkey"
 
 
 def copy_baseline(database_url: str, rows: int, kind: str) -> float:
@@ -187,6 +191,10 @@ def copy_baseline(database_url: str, rows: int, kind: str) -> float:
             # LIKE copies no foreign keys; ingestion checks both for every row.
             conn.execute("ALTER TABLE copy_bench ADD FOREIGN KEY (experiment_id) REFERENCES experiments_experiment(id)")
             conn.execute("ALTER TABLE copy_bench ADD FOREIGN KEY (arm_id) REFERENCES experiments_arm(id)")
+            conn.execute(f"CREATE TABLE copy_bench_keys (LIKE {KEY_TABLE} INCLUDING ALL)")
+            conn.execute(
+                "ALTER TABLE copy_bench_keys ADD FOREIGN KEY (experiment_id) REFERENCES experiments_experiment(id)"
+            )
         first_arm = conn.execute("SELECT experiment_id, id FROM experiments_arm ORDER BY id LIMIT 1").fetchone()
         assert first_arm is not None, "the benchmark experiment has arms"
         experiment_id, arm_id = first_arm
@@ -203,9 +211,14 @@ def copy_baseline(database_url: str, rows: int, kind: str) -> float:
         with conn.cursor().copy(f"COPY copy_bench ({columns}) FROM STDIN") as copy:
             for i in range(rows):
                 copy.write_row(row(i))
+        if kind == "indexed":
+            with conn.cursor().copy("COPY copy_bench_keys (experiment_id, event_id, received_at) FROM STDIN") as copy:
+                for i in range(rows):
+                    copy.write_row((experiment_id, f"copy-{i}", _STAMP))
         conn.commit()
         elapsed = time.perf_counter() - start
         conn.execute("DROP TABLE copy_bench")
+        conn.execute("DROP TABLE IF EXISTS copy_bench_keys")
         conn.commit()
         return rows / elapsed
 

@@ -321,9 +321,9 @@ class Reward(models.Model):
     applied_version = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["experiment", "event_id"], name="reward_event_per_experiment"),
-        ]
+        # The idempotency key, (experiment, event_id), is enforced by ``RewardKey``: on
+        # PostgreSQL this table is partitioned by day of ``received_at`` (migration 0011) and
+        # a partitioned table can only enforce a uniqueness that includes the partition key.
         indexes = [
             models.Index(
                 fields=["experiment", "id"],
@@ -337,6 +337,25 @@ class Reward(models.Model):
             models.Index(fields=["decision_id"], name="reward_decision"),
             models.Index(fields=["experiment"], name="reward_late", condition=Q(learn=False)),
         ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class RewardKey(models.Model):
+    """The idempotency key of a stored reward: one row per (experiment, event id).
+
+    Written in the same statement as the reward (``services.rewards``) and deleted with it
+    by retention, so an event id is refused as a duplicate for exactly as long as its reward
+    is stored — whichever day's partition holds it. ``received_at`` is the reward's own,
+    which finds the stored reward of a retried event id in the partition of its day.
+    """
+
+    pk = models.CompositePrimaryKey("experiment", "event_id")
+    # No index of its own: the primary key starts with it.
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event_id = models.CharField(max_length=128)
+    received_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return self.event_id

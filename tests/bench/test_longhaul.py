@@ -31,6 +31,7 @@ def test_the_small_month_loads_and_every_figure_is_measured_on_both(tmp_path):
     assert data["loaded_rows"] == {
         "experiments_decision": small.decisions,
         "experiments_reward": small.rewards,
+        "experiments_rewardkey": small.rewards,
         "experiments_allocationsnapshot": small.experiments * (small.days - 1) * 24 * 60,
         "experiments_auditentry": small.audit,
     }

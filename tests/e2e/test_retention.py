@@ -39,14 +39,19 @@ def test_retention_killed_mid_run_then_rerun_archives_each_reward_once_and_loses
     with stack.database.connect() as db:
         experiment_id = db.execute("SELECT id FROM experiments_experiment WHERE slug = 'soak'").fetchone()[0]
         arm_id = db.execute("SELECT min(id) FROM experiments_arm WHERE experiment_id = %s", [experiment_id]).fetchone()
+        # Rows as ingestion stores them: each reward with its idempotency key.
         db.execute(
-            "INSERT INTO experiments_reward (event_id, experiment_id, arm_id, value, trials, received_at, learn) "
-            "SELECT 'bulk-' || n, %s, %s, n %% 2, 1, now() - interval '10 days', false "
-            "FROM generate_series(1, %s) AS n",
+            "WITH r AS (INSERT INTO experiments_reward (event_id, experiment_id, arm_id, value, trials, received_at, "
+            "learn) SELECT 'bulk-' || n, %s, %s, n %% 2, 1, now() - interval '10 days', false "
+            "FROM generate_series(1, %s) AS n RETURNING experiment_id, event_id, received_at) "
+            "INSERT INTO experiments_rewardkey (experiment_id, event_id, received_at) SELECT * FROM r",
             [experiment_id, arm_id[0], BULK],
         )
         db.execute(
-            "UPDATE experiments_reward SET received_at = now() - interval '9 days' WHERE event_id LIKE 'early-%'"
+            "WITH r AS (UPDATE experiments_reward SET received_at = now() - interval '9 days' "
+            "WHERE event_id LIKE 'early-%' RETURNING experiment_id, event_id, received_at) "
+            "UPDATE experiments_rewardkey k SET received_at = r.received_at FROM r "
+            "WHERE k.experiment_id = r.experiment_id AND k.event_id = r.event_id"
         )
         db.execute("UPDATE experiments_experiment SET retention_days = 1 WHERE id = %s", [experiment_id])
         db.commit()
@@ -108,10 +113,12 @@ def test_retention_killed_mid_run_then_rerun_archives_each_reward_once_and_loses
     archived = archived_event_ids(run_directory)
     with stack.database.connect() as db:
         stored = [row[0] for row in db.execute("SELECT event_id FROM experiments_reward")]
+        keys = [row[0] for row in db.execute("SELECT event_id FROM experiments_rewardkey")]
         run = db.execute("SELECT rewards, checkpoint_version FROM experiments_retentionrun").fetchone()
     assert len(archived) == run[0] == BULK + 3000
     assert len(set(archived)) == len(archived)
     assert set(archived).isdisjoint(stored)
+    assert sorted(keys) == sorted(stored)  # the archived rewards' keys went with them, no other
     expected = {f"bulk-{n}" for n in range(1, BULK + 1)} | {item["event_id"] for item in early} | set(posted)
     assert set(archived) | set(stored) == expected  # nothing lost, nothing archived that was not stored
     assert len(posted) > 50

@@ -1,23 +1,29 @@
 """Time partitions of the ledgers (PostgreSQL; SQLite keeps plain tables).
 
-Two tables are range-partitioned by ``created_at``, each with a default partition that takes
-a row no period's partition covers:
+Three tables are range-partitioned by time, each with a default partition that takes a row
+no period's partition covers:
 
-- the decision ledger, one partition per UTC day (``experiments_decision_pYYYYMMDD``,
-  migration 0009). Beat keeps a week of days ready and drops a past day's partition once it
+- the decision ledger, one partition per UTC day of ``created_at``
+  (``experiments_decision_pYYYYMMDD``, migration 0009);
+- the reward ledger, one partition per UTC day of ``received_at``
+  (``experiments_reward_pYYYYMMDD``, migration 0011). Its idempotency key lives in
+  ``RewardKey``, written in the same statement: a partitioned table can only enforce a
+  uniqueness that includes its partition key, and a retry that crossed midnight must still
+  be refused.
+
+  Beat keeps a week of days of both ledgers ready and drops a past day's partition once it
   is empty — retention deleted its rows after archiving them — which gives its space back at
   once, where a DELETE alone leaves it to VACUUM.
-- the allocation snapshots, one partition per UTC month (``experiments_allocationsnapshot_pYYYYMM``,
-  migration 0010). Snapshots past ``MABDASH_SNAPSHOT_RETENTION_DAYS`` go a whole month at a
-  time (``retention.snapshots_expire``): a DROP, no DELETE.
+- the allocation snapshots, one partition per UTC month of ``created_at``
+  (``experiments_allocationsnapshot_pYYYYMM``, migration 0010). Snapshots past
+  ``MABDASH_SNAPSHOT_RETENTION_DAYS`` go a whole month at a time
+  (``retention.snapshots_expire``): a DROP, no DELETE.
 
 Queries with a time range (the overview's recent counts, the dashboard's lag sample and
-charts, the counterfactual log, retention) read only the partitions of that range.
-
-Rewards stay in one table on purpose: their idempotency key, (experiment, event id), must be
-unique for as long as the reward is stored, and a partitioned table can only enforce
-uniqueness together with its partition key — a retry that crossed midnight would be stored
-twice.
+charts, the counterfactual log, retention) read only the partitions of that range. The
+reward queries keyed by experiment and ledger order (the learner's claim, the rebuild, the
+guardrails' window) read each partition's index, and find nothing in the days whose
+rewards are all applied at once.
 """
 
 from __future__ import annotations
@@ -29,14 +35,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
 
-from mabdash.experiments.models import AllocationSnapshot, Decision
+from mabdash.experiments.models import AllocationSnapshot, Decision, Reward
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """How one table is partitioned: by day or by month of ``created_at``, ``ahead`` periods ready."""
+    """How one table is partitioned: by day or by month of its time column, ``ahead`` periods ready."""
 
     table: str
     period: str  # "day" or "month"
@@ -65,8 +71,11 @@ class Scheme:
 
 
 DECISIONS = Scheme(Decision._meta.db_table, "day", ahead=7)
+REWARDS = Scheme(Reward._meta.db_table, "day", ahead=7)
 SNAPSHOTS = Scheme(AllocationSnapshot._meta.db_table, "month", ahead=1)
-SCHEMES = (DECISIONS, SNAPSHOTS)
+SCHEMES = (DECISIONS, REWARDS, SNAPSHOTS)
+#: The ledgers whose emptied past days beat drops (snapshots expire with retention).
+LEDGERS = (DECISIONS, REWARDS)
 
 
 @dataclass(frozen=True)
@@ -176,11 +185,12 @@ def _drop_ended(before: date, scheme: Scheme, *, only_empty: bool) -> list[str]:
 
 
 def partitions_maintain(now: datetime | None = None) -> tuple[list[str], list[str]]:
-    """Beat: create the coming periods' partitions of both tables; drop past days' empty
-    decision partitions (older than yesterday). Expired snapshots are retention's."""
+    """Beat: create the coming periods' partitions of every table; drop the ledgers' past
+    days' empty partitions (older than yesterday). Expired snapshots are retention's."""
     today = (now or datetime.now(UTC)).date()
     created = [name for scheme in SCHEMES for name in partitions_ensure(today, scheme=scheme)]
-    return created, partitions_drop_empty(today - timedelta(days=1))
+    dropped = [name for scheme in LEDGERS for name in partitions_drop_empty(today - timedelta(days=1), scheme)]
+    return created, dropped
 
 
 def period_start_midnight(day: date, scheme: Scheme) -> datetime:

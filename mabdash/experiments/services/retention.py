@@ -48,6 +48,7 @@ from mabdash.experiments.models import (
     ModelVersion,
     RetentionRun,
     Reward,
+    RewardKey,
 )
 from mabdash.experiments.services import partitions
 from mabdash.experiments.services.audit import audit_record
@@ -80,6 +81,12 @@ _REWARDS = (
     f"FROM {Reward._meta.db_table} t {_ARMS} WHERE {_REWARDS_WHERE} ORDER BY t.id"
 )
 _REWARDS_DROP = f"DELETE FROM {Reward._meta.db_table} t WHERE {_REWARDS_WHERE}"
+# The dropped rewards' idempotency keys go with them: an event id is a duplicate for exactly
+# as long as its reward is stored.
+_REWARD_KEYS_DROP = (
+    f"DELETE FROM {RewardKey._meta.db_table} WHERE (experiment_id, event_id) IN "
+    f"(SELECT t.experiment_id, t.event_id FROM {Reward._meta.db_table} t WHERE {_REWARDS_WHERE})"
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,7 @@ def retention_apply(experiment_id: int, *, now: datetime | None = None) -> Reten
         decisions = _archive(directory / "decisions.csv.gz", _DECISIONS, params)
         rewards = _archive(directory / "rewards.csv.gz", _REWARDS, params)
         _drop(_DECISIONS_DROP, params, decisions.rows, "decisions")
+        _drop(_REWARD_KEYS_DROP, params, rewards.rows, "reward keys")
         _drop(_REWARDS_DROP, params, rewards.rows, "rewards")
         manifest = {
             "experiment": experiment.slug,

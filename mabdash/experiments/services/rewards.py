@@ -28,7 +28,7 @@ from mabdash.errors import NotFound
 from mabdash.experiments import decision_ids
 from mabdash.experiments.event_ids import time_ordered_id
 from mabdash.experiments.inputs import REWARD
-from mabdash.experiments.models import Experiment, Reward
+from mabdash.experiments.models import Experiment, Reward, RewardKey
 from mabdash.experiments.services.scheduling import learning_request
 from mabdash.experiments.serving import ServingEntry, serving_cache
 from mabdash.inputs import first_problem
@@ -214,8 +214,10 @@ def _attribute(items: list[_Item], principal: Any, now: datetime) -> dict[int, R
 
 
 _COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, trials, decided_at, observed_at, received_at, learn"
+_KEYS = RewardKey._meta.db_table
 #: Event ids are unique per experiment: two experiments may use the same id independently.
-_CONFLICT = "ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING experiment_id, event_id"
+#: The key table holds that uniqueness (the reward table is partitioned by day on PostgreSQL).
+_CLAIM_KEYS = "ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING experiment_id, event_id"
 
 Key = tuple[int, str]
 
@@ -227,17 +229,32 @@ def _key(item: _Item) -> Key:
 
 def _insert(items: list[_Item], now: datetime) -> set[Key]:
     """Insert, skipping (experiment, event id) pairs already stored; return the pairs this call inserted."""
-    table = Reward._meta.db_table
-    inserted: set[Key] = set()
     if connection.vendor == "postgresql":
         return _insert_postgresql(items, now)
+    return _insert_sqlite(items, now)
+
+
+def _insert_sqlite(items: list[_Item], now: datetime) -> set[Key]:
+    """Claim the keys, then store the rewards whose key this call claimed (in the caller's transaction)."""
+    table = Reward._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    claimed: set[Key] = set()
     with connection.cursor() as cursor:
-        adapt = connection.ops.adapt_datetimefield_value
         for start in range(0, len(items), 2500):  # 10 parameters a row, under SQLite's 32,766
             chunk = items[start : start + 2500]
-            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            keys = [value for i in chunk for value in (_key(i)[0], i.event_id, adapt(now))]
+            placeholders = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {_KEYS} (experiment_id, event_id, received_at) VALUES {placeholders} {_CLAIM_KEYS}", keys
+            )
+            mine = {(row[0], row[1]) for row in cursor.fetchall()}
+            claimed |= mine
+            rows = [i for i in chunk if _key(i) in mine]
+            if not rows:
+                continue
+            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
             params: list[Any] = []
-            for i in chunk:
+            for i in rows:
                 params += [
                     i.event_id,
                     _key(i)[0],
@@ -250,9 +267,8 @@ def _insert(items: list[_Item], now: datetime) -> set[Key]:
                     adapt(now),
                     i.learn,
                 ]
-            cursor.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES {placeholders} {_CONFLICT}", params)
-            inserted.update((row[0], row[1]) for row in cursor.fetchall())
-    return inserted
+            cursor.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES {placeholders}", params)
+    return claimed
 
 
 def _insert_postgresql(items: list[_Item], now: datetime) -> set[Key]:
@@ -270,14 +286,18 @@ def _insert_postgresql(items: list[_Item], now: datetime) -> set[Key]:
 
 
 def _insert_postgresql_statement(table: str, items: list[_Item], now: datetime) -> set[Key]:
+    """Claim the keys and store the rewards of the claimed keys in one statement, so one
+    commits exactly when the other does. A key another batch is inserting concurrently makes
+    this statement wait for that batch's outcome, then skip the key if it was stored."""
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({_COLUMNS}) "
-            "SELECT e, x, a, d, v, n, da, o, %b::timestamptz, l FROM unnest(%b::text[], %b::bigint[], "
-            "%b::bigint[], %b::text[], %b::float8[], %b::int[], %b::timestamptz[], %b::timestamptz[], "
-            f"%b::bool[]) AS t(e, x, a, d, v, n, da, o, l) {_CONFLICT}",
+            "WITH t AS (SELECT * FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::float8[], "
+            "%b::int[], %b::timestamptz[], %b::timestamptz[], %b::bool[]) AS t(e, x, a, d, v, n, da, o, l)), "
+            f"k AS (INSERT INTO {_KEYS} (experiment_id, event_id, received_at) SELECT x, e, %b::timestamptz FROM t "
+            f"{_CLAIM_KEYS}) "
+            f"INSERT INTO {table} ({_COLUMNS}) SELECT e, x, a, d, v, n, da, o, %b::timestamptz, l "
+            "FROM t JOIN k ON k.experiment_id = t.x AND k.event_id = t.e RETURNING experiment_id, event_id",
             [
-                now,
                 [i.event_id for i in items],
                 [_key(i)[0] for i in items],
                 [i.arm_id for i in items],
@@ -287,20 +307,31 @@ def _insert_postgresql_statement(table: str, items: list[_Item], now: datetime) 
                 [i.decided_at for i in items],
                 [i.observed_at for i in items],
                 [i.learn for i in items],
+                now,
+                now,
             ],
         )
         return {(row[0], row[1]) for row in cursor.fetchall()}
 
 
 def _classify_existing(items: list[_Item]) -> dict[int, RewardOutcome]:
-    """Outcomes for items whose (experiment, event id) was already stored: duplicate or conflict."""
+    """Outcomes for items whose (experiment, event id) was already stored: duplicate or conflict.
+
+    The keys give the day each stored reward was received, so the lookup reads only the
+    partitions of those days, through the (experiment, received_at) index.
+    """
     wanted = {_key(item) for item in items}
     stored: dict[Key, tuple[Any, ...]] = {}
     for experiment_id in {key[0] for key in wanted}:
         event_ids = [event_id for key_experiment, event_id in wanted if key_experiment == experiment_id]
-        rows = Reward.objects.filter(experiment_id=experiment_id, event_id__in=event_ids).values_list(
-            "event_id", "arm_id", "decision_id", "value", "trials"
+        received = set(
+            RewardKey.objects.filter(experiment_id=experiment_id, event_id__in=event_ids).values_list(
+                "received_at", flat=True
+            )
         )
+        rows = Reward.objects.filter(
+            experiment_id=experiment_id, received_at__in=received, event_id__in=event_ids
+        ).values_list("event_id", "arm_id", "decision_id", "value", "trials")
         stored.update(((experiment_id, row[0]), row[1:]) for row in rows)
     outcomes = {}
     for item in items:
@@ -319,7 +350,7 @@ def _classify_existing(items: list[_Item]) -> dict[int, RewardOutcome]:
 def _batch_transaction() -> contextlib.AbstractContextManager[Any]:
     """What makes the insert all-or-nothing.
 
-    On PostgreSQL ``_insert`` is one statement, atomic by itself: in autocommit it is
+    On PostgreSQL ``_insert`` is one statement (keys and rewards), atomic by itself: in autocommit it is
     committed (durably) when it returns, saving the BEGIN and COMMIT round trips. An item
     that conflicts with an uncommitted insert of the same event id waits for it, so the
     lookup of stored rows that follows sees every conflicting row. The chunked inserts

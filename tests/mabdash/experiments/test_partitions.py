@@ -1,6 +1,7 @@
 """The ledgers' time partitions on PostgreSQL: decisions by day (routing, idempotent writes,
-partitions made ahead, emptied days dropped, time-ranged reads pruned) and allocation
-snapshots by month (routing, pruned chart reads, expired months dropped whole)."""
+partitions made ahead, emptied days dropped, time-ranged reads pruned), rewards by day
+(routing, idempotency across days through the key table, emptied days dropped) and
+allocation snapshots by month (routing, pruned chart reads, expired months dropped whole)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
-from mabdash.experiments.models import AllocationSnapshot, Decision
-from mabdash.experiments.services import partitions, retention
+from mabdash.accounts.authentication import principal_for_key
+from mabdash.experiments.models import AllocationSnapshot, Decision, Reward, RewardKey
+from mabdash.experiments.services import learning, partitions, retention
 from mabdash.experiments.services.decision_log import decisions_insert
+from mabdash.experiments.services.rewards import rewards_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -83,15 +87,25 @@ def test_a_time_ranged_read_touches_only_the_partitions_of_its_range(experiment)
     assert f"experiments_decision_p{past:%Y%m%d}" not in plan
 
 
+def migrate(target: str | None) -> None:
+    """Migrate the experiments app to ``target`` (None: its latest migration)."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    if target is None:
+        (target,) = [name for app, name in executor.loader.graph.leaf_nodes() if app == "experiments"]
+    executor.migrate([("experiments", target)])
+
+
+@pytest.fixture
+def latest_schema_after():
+    """Every later test expects the latest schema, whatever a migration test leaves."""
+    yield
+    migrate(None)
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_after")
 def test_the_migration_moves_existing_decisions_into_day_partitions_and_back(experiment):
-    from django.db.migrations.executor import MigrationExecutor
-
-    def migrate(target: str) -> None:
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        executor.migrate([("experiments", target)])
-
     now = datetime.now(UTC)
     migrate("0008_retention_and_checkpoints")
     assert not partitions.partitioned()
@@ -123,13 +137,18 @@ def test_the_command_lists_and_maintains(experiment, capsys):
     assert out[1] == (
         f"experiments_decision: {count} day partitions, {first} … {today + timedelta(days=7)}, and a default partition"
     )
+    days = partitions.partitions_list(partitions.REWARDS)
+    assert out[2] == (
+        f"experiments_reward: {len(days)} day partitions, {days[0].start} … {today + timedelta(days=7)}, "
+        "and a default partition"
+    )
     months = partitions.partitions_list(partitions.SNAPSHOTS)
     next_month = partitions.SNAPSHOTS.following(today.replace(day=1))
-    assert out[2] == (
+    assert out[3] == (
         f"experiments_allocationsnapshot: {len(months)} month partitions, {months[0].start} … {next_month}, "
         "and a default partition"
     )
-    assert len(out) == 3
+    assert len(out) == 4
 
 
 # --------------------------------------------------------------------------- allocation snapshots
@@ -228,14 +247,9 @@ def test_without_snapshot_retention_every_snapshot_is_kept(experiment, settings)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_after")
 def test_the_migration_moves_snapshots_into_month_partitions_and_back(no_snapshots):
     experiment = no_snapshots
-    from django.db.migrations.executor import MigrationExecutor
-
-    def migrate(target: str) -> None:
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        executor.migrate([("experiments", target)])
 
     def foreign_keys() -> list[str]:
         with connection.cursor() as cursor:
@@ -271,3 +285,109 @@ def test_the_migration_moves_snapshots_into_month_partitions_and_back(no_snapsho
     assert AllocationSnapshot.objects.count() == 3
     assert snapshot(experiment, now).pk == new.pk + 2
     migrate("0010_partition_snapshots")
+
+
+# --------------------------------------------------------------------------- rewards
+
+
+def reward_partition_of(event_id: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tableoid::regclass::text FROM experiments_reward WHERE event_id = %s", [event_id])
+        return cursor.fetchone()[0]
+
+
+def statuses(principal, items: list[dict]) -> list[str]:
+    return [outcome.status for outcome in rewards_record(items, principal)]
+
+
+def move_to(day: datetime, event_ids: list[str]) -> None:
+    """Move stored rewards (and their keys) to another day, as if received then."""
+    Reward.objects.filter(event_id__in=event_ids).update(received_at=day)
+    RewardKey.objects.filter(event_id__in=event_ids).update(received_at=day)
+
+
+def test_rewards_go_to_the_partition_of_their_day_and_a_retry_on_another_day_is_still_a_duplicate(
+    experiment, client_key
+):
+    principal = principal_for_key(client_key)
+    assert partitions.partitioned(partitions.REWARDS)
+    today = datetime.now(UTC)
+    item = {"experiment": experiment.slug, "arm": 1, "value": 1.0, "event_id": "e-1"}
+    assert statuses(principal, [item, {**item, "event_id": "e-2"}]) == ["accepted", "accepted"]
+    assert reward_partition_of("e-1") == f"experiments_reward_p{today:%Y%m%d}"
+    # The first attempt was stored just before midnight; its retry arrives the next day and
+    # would go to another partition: the key table still knows the event id.
+    yesterday = today - timedelta(days=1)
+    partitions.partitions_create(yesterday.date(), yesterday.date(), partitions.REWARDS)
+    move_to(yesterday, ["e-1"])
+    assert reward_partition_of("e-1") == f"experiments_reward_p{yesterday:%Y%m%d}"
+    conflicting = {**item, "value": 0.0}
+    assert statuses(principal, [item, conflicting, {**item, "event_id": "e-3"}]) == [
+        "duplicate",
+        "conflict",
+        "accepted",
+    ]
+    assert Reward.objects.filter(event_id="e-1").count() == 1
+    assert sorted(RewardKey.objects.values_list("event_id", flat=True)) == ["e-1", "e-2", "e-3"]
+    assert RewardKey.objects.get(experiment=experiment, event_id="e-1").received_at == yesterday
+
+
+@pytest.mark.django_db(transaction=True)  # a partition is dropped in a transaction of its own
+def test_emptied_past_reward_days_are_dropped_and_a_day_with_a_pending_reward_is_kept(experiment, client_key):
+    principal = principal_for_key(client_key)
+    today = datetime.now(UTC).date()
+    old_day = today - timedelta(days=10)
+    older_day = today - timedelta(days=11)
+    partitions.partitions_create(older_day, old_day, partitions.REWARDS)
+    items = [{"experiment": experiment.slug, "arm": i % 3, "value": 1.0, "event_id": f"r-{i}"} for i in range(4)]
+    assert set(statuses(principal, items)) == {"accepted"}
+    move_to(datetime(old_day.year, old_day.month, old_day.day, 12, tzinfo=UTC), ["r-0", "r-1"])
+    move_to(datetime(older_day.year, older_day.month, older_day.day, 12, tzinfo=UTC), ["r-2"])
+    learning.rewards_learn(experiment.pk)
+    Reward.objects.filter(event_id="r-2").update(applied_version=None)  # still pending: must stay
+    Reward.objects.filter(event_id__in=["r-0", "r-1"]).delete()  # what retention does after archiving
+    _, dropped = partitions.partitions_maintain()
+    assert f"experiments_reward_p{old_day:%Y%m%d}" in dropped
+    assert f"experiments_reward_p{older_day:%Y%m%d}" not in dropped
+    assert reward_partition_of("r-2") == f"experiments_reward_p{older_day:%Y%m%d}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_after")
+def test_the_migration_moves_rewards_into_day_partitions_with_their_keys_and_back(experiment):
+    def constraints() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'experiments_reward'::regclass AND contype IN ('f', 'u') ORDER BY 1"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def store(event_id: str, when: datetime) -> Reward:
+        return Reward.objects.create(
+            event_id=event_id, experiment=experiment, arm=arm, value=1.0, received_at=when, applied_version=1
+        )
+
+    arm = experiment.arms.get(position=0)
+    now = datetime.now(UTC)
+    migrate("0010_partition_snapshots")
+    before = constraints()
+    assert "UNIQUE (experiment_id, event_id)" in before
+    old, new = store("old", now - timedelta(days=3)), store("new", now)
+    migrate("0011_reward_key_and_partitions")
+    assert partitions.partitioned(partitions.REWARDS)
+    assert reward_partition_of("old") == f"experiments_reward_p{now - timedelta(days=3):%Y%m%d}"
+    assert reward_partition_of("new") == f"experiments_reward_p{now:%Y%m%d}"
+    assert partitions.partitions_list(partitions.REWARDS)[0].start == (now - timedelta(days=3)).date()
+    assert partitions.partitions_list(partitions.REWARDS)[-1].start == now.date() + timedelta(days=7)
+    assert constraints() == [c for c in before if not c.startswith("UNIQUE")]  # both foreign keys kept
+    assert sorted(RewardKey.objects.values_list("event_id", "received_at")) == [
+        ("new", new.received_at),
+        ("old", old.received_at),
+    ]
+    assert store("later", now).pk == new.pk + 1  # the id sequence continues past the copied rows
+    migrate("0010_partition_snapshots")
+    assert not partitions.partitioned(partitions.REWARDS)
+    assert constraints() == before
+    assert sorted(Reward.objects.values_list("event_id", flat=True)) == ["later", "new", "old"]
+    assert store("again", now).pk == new.pk + 2

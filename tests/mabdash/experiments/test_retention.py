@@ -21,6 +21,7 @@ from mabdash.experiments.models import (
     PolicyState,
     RetentionRun,
     Reward,
+    RewardKey,
 )
 from mabdash.experiments.services import checkpoints, learning, rebuild, retention
 from mabdash.experiments.services.decision_log import decision_buffer
@@ -52,8 +53,13 @@ def post(principal, slug: str, start: int, n: int, **extra) -> list[str]:
 
 
 def age(model, days: float, **where) -> None:
-    """Move rows back in time (as if stored ``days`` before NOW)."""
+    """Move rows back in time (as if stored ``days`` before NOW); a reward's key with it."""
     field = "created_at" if model is Decision else "received_at"
+    if model is Reward:
+        for experiment_id, event_id in Reward.objects.filter(**where).values_list("experiment_id", "event_id"):
+            RewardKey.objects.filter(experiment_id=experiment_id, event_id=event_id).update(
+                received_at=NOW - timedelta(days=days)
+            )
     model.objects.filter(**where).update(**{field: NOW - timedelta(days=days)})
 
 
@@ -168,6 +174,8 @@ def test_retention_archives_exactly_what_it_drops_and_the_rebuild_stays_exact(ex
 
     # What stays: the recent rows and every reward not yet learned, whatever its age.
     assert sorted(Reward.objects.values_list("event_id", flat=True)) == sorted(recent + pending_again)
+    # The archived rewards' idempotency keys went with them, and only theirs.
+    assert sorted(RewardKey.objects.values_list("event_id", flat=True)) == sorted(recent + pending_again)
     assert Decision.objects.count() == 5
     entry = AuditEntry.objects.get(kind="retention")
     assert entry.summary == (
@@ -192,6 +200,8 @@ def test_retention_archives_exactly_what_it_drops_and_the_rebuild_stays_exact(ex
     assert again is not None
     assert (again.decisions, again.rewards) == (0, 3)  # pending_again, learned since
     assert sorted(r["event_id"] for r in read_archive(again.archive / "rewards.csv.gz")) == sorted(pending_again)
+    # An event id is refused as a duplicate for as long as its reward is stored, not longer.
+    assert post(principal, "churn", 0, 1) == learned_old[:1]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -210,7 +220,7 @@ def test_a_run_that_fails_before_commit_keeps_every_row_and_its_files_are_discar
     monkeypatch.setattr(retention, "audit_record", crash)  # the last step before the commit
     with pytest.raises(RuntimeError, match="disk full"):
         retention.retention_apply(experiment.pk, now=NOW)
-    assert Reward.objects.count() == 30
+    assert Reward.objects.count() == RewardKey.objects.count() == 30
     assert RetentionRun.objects.count() == 0
     (failed,) = (archive / "churn").iterdir()
     assert (failed / "rewards.csv.gz").exists()  # written, but the run did not commit
@@ -219,7 +229,7 @@ def test_a_run_that_fails_before_commit_keeps_every_row_and_its_files_are_discar
     result = retention.retention_apply(experiment.pk, now=NOW)
     assert result is not None and result.rewards == 30
     assert [d.name for d in (archive / "churn").iterdir()] == [result.run_id]
-    assert Reward.objects.count() == 0
+    assert Reward.objects.count() == RewardKey.objects.count() == 0
 
 
 def test_snapshots_older_than_their_retention_go_by_whole_months_on_every_database(experiment, settings):
