@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from mabdash_client import Client as MabdashClient
 
 import policies
 from bench.deployment import deployment
+from bench.results_file import results_write
 from bench.service import closed_loop
 
 #: Rewards per request from the client (its default is 500; the server takes 10,000).
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["endpoint_rewards"] = {"count": count, "per_s": round(per_s, 1)}
     print(json.dumps(results, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        results_write(args.json, results)
     return results
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import time
 import tracemalloc
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import scratch
+from bench.results_file import results_write
 
 
 def _load(experiment: Any, arms: list[Any], n: int, seed: int) -> None:
@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     result = {"database": database, "rows": rows}
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=1)
+        results_write(args.json, result)
     return result
 
 

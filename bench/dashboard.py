@@ -13,12 +13,12 @@ not pass or fail.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from datetime import timedelta
 
 from bench import scratch
+from bench.results_file import results_write
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{result['overview_many_ms']['p95']:>10.1f}{max(overview_many):>10.1f}"
     )
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+        results_write(args.json, result)
     return result
 
 

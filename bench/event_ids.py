@@ -19,10 +19,10 @@ import argparse
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from bench import scratch
+from bench.results_file import results_write
 
 KINDS = {"uuid4": lambda: uuid.uuid4().hex, "uuid7": None}  # uuid7: mabdash's own, set after setup
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["runs"] = runs
     print(json.dumps(results["kinds"], indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        results_write(args.json, results)
     return results
 
 

@@ -22,7 +22,6 @@ rule and Page–Hinkley) on the same reward streams.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 import policies
+from bench.results_file import results_write
 from policies.change import ChangeState, change_update, expected_delay
 from policies.confidence import MeanSequence, sequence_update
 from policies.detectors import relative_bounds_fired
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(f"\n{report['seconds']:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        results_write(args.json, report)
     return report
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from bench.deployment import Deployment, deployment
 from bench.loadgen import build_request, run_load
+from bench.results_file import results_write
 from bench.service import closed_loop, lag
 from mabdash.devstack import Client, create_experiment, wait_for
 
@@ -475,7 +476,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["retention_day"] = retention_day(scale.days)
     _print(results)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        results_write(args.json, results)
     return results
 
 

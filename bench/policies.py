@@ -13,7 +13,6 @@ A benchmark prints figures; it does not pass or fail.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import policies
+from bench.results_file import results_write
 
 K = 10
 BATCH = 100_000
@@ -192,8 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         allocation = f"{ours['allocation_ms']:.3f}" if "allocation_ms" in ours else "-"
         print(f"{kind:<22}{ours['decide_us']:>12.2f}{ours['update_100k_ms']:>16.3f}{allocation:>16}")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+        results_write(args.json, results)
         print(f"\nwrote {args.json}")
     return results
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from bench.deployment import deployment
 from bench.loadgen import build_request, run_load
+from bench.results_file import results_write
 from mabdash.devstack import free_port, wait_for
 
 RATES = (200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 3500, 4000)
@@ -167,7 +168,7 @@ COPY_COLUMNS = "event_id, experiment_id, arm_id, decision_id, value, decided_at,
 COPY_KINDS = {
     "temp": "a TEMP table with the reward columns and a primary key (no write-ahead log: an outer bound)",
     "columns": "a logged table with the reward table's columns and primary key, no other index",
-    "indexed": (
+    "indexed_with_keys": (
         "a logged copy of the reward table and of its key table (the idempotency key, written with every "
         "reward): their columns, constraints and every index"
     ),
@@ -211,7 +212,7 @@ def copy_baseline(database_url: str, rows: int, kind: str) -> float:
         with conn.cursor().copy(f"COPY copy_bench ({columns}) FROM STDIN") as copy:
             for i in range(rows):
                 copy.write_row(row(i))
-        if kind == "indexed":
+        if kind == "indexed_with_keys":
             with conn.cursor().copy("COPY copy_bench_keys (experiment_id, event_id, received_at) FROM STDIN") as copy:
                 for i in range(rows):
                     copy.write_row((experiment_id, f"copy-{i}", _STAMP))
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["versions"] = versions(running.database_url, running.redis_url)
     print(json.dumps({k: v for k, v in results.items() if not k.endswith("_steps")}, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        results_write(args.json, results)
     return results
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bench.summary import _kept_sections, counterfactual_section, service_section, targets_section
+import json
+
+from bench.results_file import results_write
+from bench.summary import _kept_sections, _stamped, counterfactual_section, service_section, targets_section
 
 RUN = {
     "decide_300": {"p50_ms": 1.54, "p95_ms": 2.21, "p99_ms": 3.04},
@@ -160,3 +163,28 @@ def test_the_long_haul_section_puts_each_figure_next_to_its_empty_table_figure()
         "Retention of one day of the measured experiment: 3,000 decisions and 1,000 rewards archived and "
         "dropped in 2.0 s (2,000 rows/s); the gzipped CSV archive takes 100 bytes per row."
     )
+
+
+def test_the_key_table_baseline_is_the_first_ratio_when_measured():
+    run = {**RUN, "copy_baselines_rows_per_s": {"temp": 600000.0, "columns": 200000.0, "indexed_with_keys": 60000.0}}
+    rows = service_section(run)[4:]
+    assert rows[5] == (
+        "| batched rewards/s (3 clients × 1,000 per POST) | 38,111 | `COPY` into logged copies of the reward table "
+        "and its key table (columns, constraints, foreign keys, every index): 60,000 rows/s | 0.635 |"
+    )
+    assert rows[6].startswith("| 〃 | 38,111 | `COPY` into a logged table with the reward columns")
+
+
+def test_each_section_says_when_and_where_it_was_measured(tmp_path):
+    results_write(tmp_path / "run.json", {"figure": 1})
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert data["figure"] == 1 and set(data["measured"]) == {"date", "machine"}
+    stamp = {"measured": {"date": "2026-12-03", "machine": "2 × CPU, Linux 6, Python 3.11.7"}}
+    assert _stamped(["### Heading", "", "| row |"], stamp) == [
+        "### Heading",
+        "",
+        "Measured 2026-12-03 on 2 × CPU, Linux 6, Python 3.11.7.",
+        "",
+        "| row |",
+    ]
+    assert _stamped(["### Heading", "", "| row |"], {}) == ["### Heading", "", "| row |"]
