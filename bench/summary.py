@@ -327,9 +327,9 @@ def event_ids_section(data: dict) -> list[str]:
     return [
         f"### Event ids on a large ledger (`python -m bench.event_ids --rows {data['rows']:,}`)",
         "",
-        f"Batches of 1,000 rewards recorded through `rewards_record` into a reward table already holding "
-        f"{data['rows']:,} rewards, {data['batches'] * 1000:,} per measurement, each kind measured twice "
-        "(means shown).",
+        f"Batches of 1,000 rewards recorded through `rewards_record` into a reward ledger already holding "
+        f"{data['rows']:,} rewards (and their keys), {data['batches'] * 1000:,} per measurement, each kind "
+        "measured twice (means shown).",
         "",
         "| event ids | rewards/s | full-page images in the WAL per reward | WAL bytes per reward |",
         "|---|---|---|---|",
