@@ -236,7 +236,7 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
             base = _one(db, "SELECT version FROM experiments_policystate WHERE experiment_id = %s", [experiment_id])[0]
             versions[experiment_id] = base
             thresholds = [int(m * 1000) for m in MEANS]
-            rows["experiments_reward"] += db.execute(
+            stored = db.execute(
                 _REWARDS,
                 {
                     **_common(experiment_id, arms, start),
@@ -247,8 +247,8 @@ def load(running: Deployment, scale: Scale) -> tuple[dict[str, float], dict[str,
                     "thresholds": thresholds,
                 },
             ).rowcount
-        # Their idempotency keys (ingestion writes both in one statement).
-        rows["experiments_rewardkey"] += db.execute(_REWARD_KEYS).rowcount
+            rows["experiments_reward"] += stored
+            rows["experiments_rewardkey"] += stored
         timings["rewards_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         minutes = (scale.days - 1) * 24 * 60  # the last day's are there already
@@ -336,18 +336,18 @@ _EVENT_ID = (
     "lpad(to_hex((extract(epoch FROM %(start)s + n * %(step)s * interval '1 microsecond') * 1000)::bigint), 12, '0')"
     " || '7' || lpad(to_hex(%(experiment)s::int), 4, '0') || lpad(to_hex(n), 15, '0')"
 )
+# Each reward with its idempotency key, in one statement as ingestion writes them (a duplicate
+# event id fails the load, as it would fail ingestion).
 _REWARDS = (
-    "INSERT INTO experiments_reward (event_id, experiment_id, arm_id, decision_id, value, trials, decided_at, "
+    "WITH r AS (INSERT INTO experiments_reward (event_id, experiment_id, arm_id, decision_id, value, trials, decided_at, "
     f"received_at, learn, applied_version) SELECT {_EVENT_ID}, %(experiment)s, "
     f"(%(arms)s::bigint[])[1 + n %% %(k)s], {_DECISION_ID}, "
     "CASE WHEN (n * 2654435761) %% 1000 < (%(thresholds)s::int[])[1 + n %% %(k)s] THEN 1 ELSE 0 END, 1, "
     "%(start)s + n * %(step)s * interval '1 microsecond', "
     "%(start)s + n * %(step)s * interval '1 microsecond' + interval '30 seconds', true, "
-    "%(base)s + 1 + n / %(batch)s FROM generate_series(0::bigint, %(count)s - 1) n"
-)
-_REWARD_KEYS = (
-    "INSERT INTO experiments_rewardkey (experiment_id, event_id, received_at) "
-    "SELECT experiment_id, event_id, received_at FROM experiments_reward"
+    "%(base)s + 1 + n / %(batch)s FROM generate_series(0::bigint, %(count)s - 1) n "
+    "RETURNING experiment_id, event_id, received_at) "
+    "INSERT INTO experiments_rewardkey (experiment_id, event_id, received_at) SELECT * FROM r"
 )
 _SERIES = json.dumps(
     {
