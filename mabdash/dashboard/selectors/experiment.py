@@ -68,7 +68,16 @@ def reward_lag(experiment_id: int, now: datetime) -> tuple[list[float], float | 
     )
     if not decision_ids:
         return lags, None
-    rewarded = set(Reward.objects.filter(decision_id__in=decision_ids).values_list("decision_id", flat=True))
+    # A reward comes after its decision: bounding its time reads only the window's days of
+    # the (day-partitioned) reward ledger, not every day's index for every decision. A
+    # minute of margin for the clocks of the servers that issued the decisions.
+    rewarded = set(
+        Reward.objects.filter(
+            decision_id__in=decision_ids,
+            received_at__gt=now - WAITING_WINDOW - timedelta(minutes=1),
+            received_at__lte=now,
+        ).values_list("decision_id", flat=True)
+    )
     return lags, 1 - len(rewarded) / len(decision_ids)
 
 

@@ -72,3 +72,25 @@ def test_recent_decisions_are_read_newest_first_from_the_day_partitions(experime
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "default" not in plan, plan
     assert "Sort" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_the_waiting_share_reads_only_the_windows_days_of_the_reward_ledger(experiment):
+    """A reward comes after its decision, so the lookup of the sampled decisions' rewards is
+    bounded in time and PostgreSQL reads only the window's days of the reward partitions."""
+    from django.test.utils import CaptureQueriesContext
+
+    from mabdash.experiments.services.partitions import REWARDS
+
+    now = timezone.now()
+    old_day = (now - WAITING_WINDOW - timedelta(days=3)).date()
+    partitions_create(old_day, now.date(), REWARDS)
+    _reward(experiment, _decision(experiment, 1, timedelta(minutes=5)), 2.0)
+    with CaptureQueriesContext(connection) as queries:
+        assert reward_lag(experiment.pk, now) == ([2.0], 0.0)
+    (lookup,) = [q["sql"] for q in queries.captured_queries if '"decision_id" IN' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {lookup}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"experiments_reward_p{now:%Y%m%d}" in plan, plan
+    assert f"experiments_reward_p{old_day:%Y%m%d}" not in plan and "default" not in plan, plan
