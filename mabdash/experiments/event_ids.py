@@ -1,10 +1,11 @@
 """Event ids the server makes for rewards sent without one: time-ordered, like UUIDv7.
 
-The reward table's idempotency index is (experiment, event id). Random ids (UUIDv4) land on
-random pages of that index, so on a large ledger each insert reads and dirties a page that
-is not in memory, and after every checkpoint writes it whole to the write-ahead log. Ids
-that begin with the time are inserted next to each other instead (``python -m
-bench.event_ids`` measures both on the same table; figures in docs/BENCHMARKS.md).
+The idempotency keys (``RewardKey``) are indexed by (experiment, event id). Random ids
+(UUIDv4) land on random pages of that index, so on a large ledger each insert reads and
+dirties a page that is not in memory, and after every checkpoint writes it whole to the
+write-ahead log. Ids that begin with the time are inserted next to each other instead
+(``python -m bench.event_ids`` measures both on the same table; figures in
+docs/BENCHMARKS.md).
 
 Layout: RFC 9562 §5.7 (UUID version 7) — 48 bits of Unix time in milliseconds, the
 version, 74 random bits and the variant — as 32 hex digits. Python 3.14's ``uuid.uuid7``

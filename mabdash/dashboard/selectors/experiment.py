@@ -47,38 +47,44 @@ def live_point(state: dict[str, Any], now: datetime) -> dict[str, Any]:
 def reward_lag(experiment_id: int, now: datetime) -> tuple[list[float], float | None]:
     """Lags of the latest rewards, and the share of recent decisions still waiting.
 
-    Both are estimated from the most recent ``LAG_SAMPLE`` rows so the cost stays bounded
-    however busy the experiment is. Decisions younger than a minute are not counted as
-    waiting yet; decisions older than ``WAITING_WINDOW`` are not recent any more.
+    Both are estimated from the most recent ``LAG_SAMPLE`` rows of the last
+    ``WAITING_WINDOW`` so the cost stays bounded however busy the experiment is and however
+    long its history. Decisions younger than a minute are not counted as waiting yet.
     """
+    window_start = now - WAITING_WINDOW
+    # The window prunes the (day-partitioned) reward ledger to its last days: without it the
+    # newest rewards are merged from every day's index.
     rows = (
-        Reward.objects.filter(experiment_id=experiment_id, decided_at__isnull=False)
+        Reward.objects.filter(experiment_id=experiment_id, decided_at__isnull=False, received_at__gt=window_start)
         .order_by("-received_at")
         .values_list("received_at", "decided_at")[:LAG_SAMPLE]
     )
     lags = [round((received - decided).total_seconds(), 3) for received, decided in rows if decided is not None]
-    decision_ids = list(
+    decisions = list(
         Decision.objects.filter(
             experiment_id=experiment_id,
             created_at__lte=now - timedelta(minutes=1),
-            created_at__gt=now - WAITING_WINDOW,
+            created_at__gt=window_start,
         )
         .order_by("-created_at")
-        .values_list("decision_id", flat=True)[:LAG_SAMPLE]
+        .values_list("decision_id", "created_at")[:LAG_SAMPLE]
     )
-    if not decision_ids:
+    if not decisions:
         return lags, None
-    # A reward comes after its decision: bounding its time reads only the window's days of
-    # the (day-partitioned) reward ledger, not every day's index for every decision. A
-    # minute of margin for the clocks of the servers that issued the decisions.
+    # A reward comes after its decision, so only the experiment's rewards received since the
+    # oldest sampled decision can answer one: bounded by the sample's own span, not the
+    # window's (a busy experiment's day holds millions of rewards). A minute of margin for
+    # the clocks of the servers that issued the decisions.
+    oldest = min(created_at for _, created_at in decisions)
     rewarded = set(
         Reward.objects.filter(
-            decision_id__in=decision_ids,
-            received_at__gt=now - WAITING_WINDOW - timedelta(minutes=1),
+            experiment_id=experiment_id,
+            received_at__gt=oldest - timedelta(minutes=1),
             received_at__lte=now,
+            decision_id__in=[decision_id for decision_id, _ in decisions],
         ).values_list("decision_id", flat=True)
     )
-    return lags, 1 - len(rewarded) / len(decision_ids)
+    return lags, 1 - len(rewarded) / len(decisions)
 
 
 def override_periods(experiment: Experiment, since: datetime | None, now: datetime) -> list[dict[str, Any]]:

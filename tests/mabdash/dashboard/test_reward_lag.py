@@ -77,7 +77,9 @@ def test_recent_decisions_are_read_newest_first_from_the_day_partitions(experime
 @pytest.mark.postgres
 def test_the_waiting_share_reads_only_the_windows_days_of_the_reward_ledger(experiment):
     """A reward comes after its decision, so the lookup of the sampled decisions' rewards is
-    bounded in time and PostgreSQL reads only the window's days of the reward partitions."""
+    bounded by the experiment and the sample's span: PostgreSQL reads only those days of the
+    reward partitions, and in them only the experiment's rewards since the oldest decision
+    (or, where the planner prefers, the sampled ids' entries of the decision-id index)."""
     from django.test.utils import CaptureQueriesContext
 
     from mabdash.experiments.services.partitions import REWARDS
@@ -94,3 +96,4 @@ def test_the_waiting_share_reads_only_the_windows_days_of_the_reward_ledger(expe
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert f"experiments_reward_p{now:%Y%m%d}" in plan, plan
     assert f"experiments_reward_p{old_day:%Y%m%d}" not in plan and "default" not in plan, plan
+    assert f"(experiment_id = {experiment.pk})" in plan, plan

@@ -336,3 +336,23 @@ def test_an_archived_period_loads_into_the_documented_tables(experiment, princip
         )
         assert cursor.fetchone() == (4, True)
         cursor.execute("DROP TABLE archived_decisions, archived_rewards")
+
+
+@pytest.mark.postgres
+def test_the_dropped_rewards_keys_are_looked_up_by_primary_key_not_read_in_full(experiment):
+    """A day's retention deletes that day's keys by (experiment, event id): the experiment's
+    other keys (a month of them in production) are not read to find them."""
+    from django.db import connection
+
+    RewardKey.objects.bulk_create(
+        RewardKey(experiment=experiment, event_id=f"k-{i}", received_at=NOW - timedelta(days=i % 30))
+        for i in range(20_000)
+    )
+    params = {"experiment": experiment.pk, "boundary": NOW - timedelta(days=29), "version": 0}
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE experiments_rewardkey")
+        cursor.execute("EXPLAIN " + retention._REWARD_KEYS_DROP["postgresql"], params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using experiments_rewardkey_pkey" in plan, plan
+    assert "event_id)::text = ANY" in plan, plan
+    assert "Seq Scan on experiments_rewardkey" not in plan and "Hash" not in plan, plan
