@@ -34,6 +34,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,17 @@ def single_insert_baseline(database_url: str, clients: int, seconds: float) -> f
     return sum(done) / elapsed
 
 
+# The reward's key gives its day, which finds it in that day's partition: one probe of the key
+# table's primary key and one of the day's index, however long the ledger. (By experiment and
+# event id alone the probe read every stored reward of the experiment: over a loaded month it
+# took seconds, and that time was counted as lag.)
+_APPLIED_VERSION = (
+    "SELECT r.applied_version FROM experiments_rewardkey k JOIN experiments_reward r "
+    "ON r.experiment_id = k.experiment_id AND r.received_at = k.received_at AND r.event_id = k.event_id "
+    "WHERE k.experiment_id = %s AND k.event_id = %s"
+)
+
+
 def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: float) -> dict[str, float]:
     """Reward acknowledgement → first decide that serves a policy which learned it."""
     import psycopg
@@ -260,6 +272,10 @@ def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: 
     db = psycopg.connect(database_url, autocommit=True)
     experiment_row = db.execute("SELECT id FROM experiments_experiment WHERE slug = %s", [slug]).fetchone()
     assert experiment_row is not None, f"no experiment {slug}"
+    # Event ids unique to this call: a second measurement on the same experiment (the long
+    # haul measures before and after loading) would otherwise post duplicates, which are
+    # never learned, and find the first call's rewards already applied.
+    run = uuid.uuid4().hex[:8]
     end = time.monotonic() + seconds
     sequence = 0
     next_send = time.monotonic()
@@ -269,23 +285,22 @@ def lag(url: str, key: str, database_url: str, slug: str, rate: float, seconds: 
             time.sleep(next_send - now)
         next_send += interval
         sequence += 1
-        tag = f"lag-{sequence}"
+        tag = f"lag-{run}-{sequence}"
         body = {
             "rewards": [
                 {"experiment": slug, "arm": i % 3, "value": i % 2, "event_id": f"{tag}-{i}"} for i in range(batch)
             ]
         }
-        status, _ = _post(post, "/api/v1/rewards/", key, body)
+        status, answer = _post(post, "/api/v1/rewards/", key, body)
         acked = time.monotonic()
+        if status == 200:
+            outcomes = {item["status"] for item in answer["results"]}
+            assert outcomes == {"accepted"}, f"the lag's rewards must all be new: {outcomes}"
         if status != 200 or sequence % 5:
             continue  # measure every fifth batch, keep the load steady
         version = None
         while version is None and time.monotonic() - acked < 10:
-            row = db.execute(
-                # The unique index (experiment, event id): one probe, however long the ledger.
-                "SELECT applied_version FROM experiments_reward WHERE experiment_id = %s AND event_id = %s",
-                [experiment_row[0], f"{tag}-{batch - 1}"],
-            ).fetchone()
+            row = db.execute(_APPLIED_VERSION, [experiment_row[0], f"{tag}-{batch - 1}"]).fetchone()
             version = row[0] if row else None
             if version is None:
                 time.sleep(0.005)
