@@ -84,13 +84,14 @@ _REWARDS_DROP = f"DELETE FROM {Reward._meta.db_table} t WHERE {_REWARDS_WHERE}"
 # The dropped rewards' idempotency keys go with them: an event id is a duplicate for exactly
 # as long as its reward is stored.
 _DROPPED_EVENT_IDS = f"SELECT t.event_id FROM {Reward._meta.db_table} t WHERE {_REWARDS_WHERE}"
-_KEYS_OF_EXPERIMENT = f"DELETE FROM {RewardKey._meta.db_table} WHERE experiment_id = %(experiment)s AND event_id"
+_KEYS_DELETE = f"DELETE FROM {RewardKey._meta.db_table} WHERE experiment_id = %(experiment)s AND event_id"
 # On PostgreSQL the dropped event ids are collected first, then each key is looked up by its
-# primary key: as a semi-join the planner reads every key of the experiment (a month's worth)
-# to find a day's (measured with bench.longhaul: the retention of a day 3.4x slower).
+# primary key. As a semi-join the planner read every key of the experiment (a month of them)
+# to find one day's: 19 ms against 7.7 ms on the long haul's small month, and a day's
+# retention took 6.1 s on the full month (2.6 s since; bench.longhaul, docs/BENCHMARKS.md).
 _REWARD_KEYS_DROP = {
-    "postgresql": f"{_KEYS_OF_EXPERIMENT} = ANY(ARRAY({_DROPPED_EVENT_IDS}))",
-    "sqlite": f"{_KEYS_OF_EXPERIMENT} IN ({_DROPPED_EVENT_IDS})",
+    "postgresql": f"{_KEYS_DELETE} = ANY(ARRAY({_DROPPED_EVENT_IDS}))",
+    "sqlite": f"{_KEYS_DELETE} IN ({_DROPPED_EVENT_IDS})",
 }
 
 
