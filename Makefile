@@ -97,7 +97,7 @@ bench-longhaul: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.longhaul --scale full --json bench/results/longhaul.json
 	$(PY) -m bench.summary
 
-## bench-guardrails: false rollbacks, detection delays and promotion of the rollback rules (~20 min)
+## bench-guardrails: false rollbacks, detection delays and promotion of the rollback rules (~1 hour)
 bench-guardrails: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench.guardrails --json bench/results/guardrails.json

@@ -13,7 +13,11 @@ The default rules, for rewards in [0, 1]:
   checked; at most ``alpha`` probability of a false rollback per experiment, ever;
 - :func:`change_rule` — the arm's mean dropped against its own history
   (:mod:`policies.change`, a Bernoulli GLR test; at most 0.5 % of stationary arms alarm
-  within 20,000 rewards).
+  within 20,000 rewards);
+- :func:`shortfall_rule` — the same test with the other active arms' rewards over the same
+  period added to the reference: the arm's recent rewards fall short of its own earlier ones
+  and of what the other arms earned meanwhile (fast on a model that breaks early, and on a
+  model that is worse than the others from the start).
 
 The first release's rules (a normal-approximation relative rule and Page–Hinkley) are in
 :mod:`policies.legacy_detectors`.
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from policies._checks import check_finite_float, check_int
-from policies.change import MIN_REFERENCE, THRESHOLD, ChangeState, change_update
+from policies.change import MIN_REFERENCE, THRESHOLD, ChangeResult, ChangeState, change_update
 from policies.confidence import MeanSequence
 
 
@@ -42,7 +46,8 @@ class Detection:
     arm : int
         Arm index.
     rule : str
-        ``"floor"``, ``"relative"``, ``"change"``, ``"normal_relative"`` or ``"page_hinkley"``.
+        ``"floor"``, ``"relative"``, ``"change"``, ``"shortfall"``, ``"normal_relative"`` or
+        ``"page_hinkley"``.
     fired : bool
         Whether the rule asks for a rollback.
     evidence : dict
@@ -105,6 +110,15 @@ def describe(detection: Detection, labels: Mapping[int, str]) -> str:
             f"mean reward fell from {evidence['reference_mean']:.2f} over {evidence['reference_count']:,} earlier "
             f"rewards to {evidence['recent_mean']:.2f} over its last {evidence['recent_count']:,} "
             f"(change evidence {evidence['statistic']:.1f}, threshold {evidence['threshold']:g})"
+        )
+    if detection.rule == "shortfall":
+        if evidence.get("recent_count") in (None, 0):
+            return f"no shortfall detected in {evidence.get('count', 0):,} rewards"
+        return (
+            f"mean reward {evidence['recent_mean']:.2f} over its last {evidence['recent_count']:,} rewards vs "
+            f"{evidence['reference_mean']:.2f} over its {evidence['reference_count']:,} earlier rewards and the other "
+            f"models' {evidence['others_count']:,} over the same period (shortfall evidence "
+            f"{evidence['statistic']:.1f}, threshold {evidence['threshold']:g})"
         )
     if detection.rule == "normal_relative":
         if evidence.get("best_mean") is None:
@@ -270,26 +284,65 @@ def change_rule(
     ``threshold``, ``reference_mean``, ``reference_count``, ``recent_mean``,
     ``recent_count``, ``alarm_at`` (1-based reward count of the first alarm, or None).
     """
+    if state.others is not None:
+        raise ValueError("state: a shortfall state; use shortfall_rule")
+    x, threshold, min_reference = _change_inputs(rewards, threshold, min_reference)
+    state, result = change_update(state, x[None, :], threshold=threshold, min_reference=min_reference)
+    return state, Detection(arm, "change", bool(result.alarm_at[0]), _change_evidence(state, result, threshold))
+
+
+def shortfall_rule(
+    state: ChangeState,
+    rewards: Any,
+    others: tuple[float, float],
+    *,
+    arm: int = 0,
+    threshold: float = THRESHOLD,
+    min_reference: int = MIN_REFERENCE,
+) -> tuple[ChangeState, Detection]:
+    """Feed one arm's new rewards (in order) and the other active arms' rewards of the same
+    batch, ``others = (count, sum)``, to its shortfall detector (the change detector whose
+    reference also holds the other arms' rewards since each candidate change point;
+    :mod:`policies.change`). ``state`` comes from ``ChangeState.empty(window=SHORTFALL_WINDOW,
+    alternatives=True)``. Evidence as :func:`change_rule`'s plus ``others_count`` (the other
+    arms' rewards pooled into the reference at the strongest change point).
+    """
+    if state.others is None:
+        raise ValueError("state: a change state; use change_rule")
+    x, threshold, min_reference = _change_inputs(rewards, threshold, min_reference)
+    others_count = check_int("others.count", others[0], minimum=0)
+    others_sum = check_finite_float("others.sum", others[1], low=0.0, high=others_count)
+    state, result = change_update(
+        state,
+        x[None, :],
+        others=(np.array([others_count], dtype=float), np.array([others_sum])),
+        threshold=threshold,
+        min_reference=min_reference,
+    )
+    evidence = {**_change_evidence(state, result, threshold), "others_count": int(result.others_count[0])}
+    return state, Detection(arm, "shortfall", bool(result.alarm_at[0]), evidence)
+
+
+def _change_inputs(rewards: Any, threshold: float, min_reference: int) -> tuple[np.ndarray, float, int]:
     x = as_float_array("rewards", rewards)
     if x.size and (not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0):
         raise ValueError("rewards: must be finite and within [0, 1]")
     threshold = check_finite_float("threshold", threshold, low=0.0, low_inclusive=False)
-    min_reference = check_int("min_reference", min_reference, minimum=1)
-    state, result = change_update(state, x[None, :], threshold=threshold, min_reference=min_reference)
+    return x, threshold, check_int("min_reference", min_reference, minimum=1)
+
+
+def _change_evidence(state: ChangeState, result: ChangeResult, threshold: float) -> dict[str, Any]:
     seen = bool(result.recent_count[0] > 0)
-    count = int(state.count[0])
-    alarm_at = int(result.alarm_at[0]) or None
-    evidence = {
-        "count": count,
+    return {
+        "count": int(state.count[0]),
         "statistic": float(result.statistic[0]),
         "threshold": threshold,
         "reference_mean": float(result.reference_mean[0]) if seen else None,
         "reference_count": int(result.reference_count[0]) if seen else None,
         "recent_mean": float(result.recent_mean[0]) if seen else None,
         "recent_count": int(result.recent_count[0]),
-        "alarm_at": alarm_at,
+        "alarm_at": int(result.alarm_at[0]) or None,
     }
-    return state, Detection(arm, "change", alarm_at is not None, evidence)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Guardrail settings: defaults, merging and validation (plain Python, no Django).
 
 An experiment stores its guardrails as a partial JSON object; anything left out takes the
-project's defaults below. The relative rule and the change detector need rewards in
+project's defaults below. The relative rule and the change and shortfall detectors need rewards in
 [0, 1] (binary and bounded experiments); for real-valued rewards only the floor and
 Page–Hinkley apply (scale their thresholds with the reward range).
 """
@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     # A drop against the arm's own history (Bernoulli GLR); ≤ 0.5 % of stationary arms
     # alarm within 20,000 rewards at this threshold.
     "change": {"enabled": True, "threshold": THRESHOLD, "min_reference": MIN_REFERENCE},
+    # The change test with the other active arms' rewards over the same period added to the
+    # reference: fast on early breaks; also rolls back an arm worse than the others.
+    "shortfall": {"enabled": True, "threshold": THRESHOLD, "min_reference": MIN_REFERENCE},
     # The first release's change detector, off by default (see policies.legacy_detectors).
     "page_hinkley": {"enabled": False, "delta": 0.02, "threshold": 60.0, "min_samples": 30},
     # veto_window mode: proposals are applied after this many minutes unless vetoed.
@@ -45,6 +48,8 @@ _NUMBERS = {
     "relative.min_samples": (1, 1_000_000, int),
     "change.threshold": (1, 1_000, float),
     "change.min_reference": (1, 1_000_000, int),
+    "shortfall.threshold": (1, 1_000, float),
+    "shortfall.min_reference": (1, 1_000_000, int),
     "page_hinkley.delta": (0, math.inf, float),
     "page_hinkley.threshold": (1e-9, math.inf, float),
     "page_hinkley.min_samples": (1, 1_000_000, int),

@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument(
         "--break-at",
         type=int,
-        help=f"chunk at which the break scenario's model breaks (default {BREAK_SHARE:.0%} of the chunks)",
+        help=f"chunk at which the break scenario's model breaks (default {BREAK_SHARE:.0%}% of the chunks)",
     )
     parse.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     parse.add_argument(

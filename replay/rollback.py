@@ -9,12 +9,16 @@ mabdash would do on the same traffic:
   Bernoulli likelihood's variance is ``m (1 − m)`` at the model's own mean ``m``, which is
   what a request's reward in [0, 1] can vary by at most, so it calibrates itself to each
   stream's reward level (census accuracy near 0.85, fraud rewards near 0.999);
+- the **shortfall rule** — the same GLR with the other active models' rewards of the same
+  chunks added to each model's reference (``policies.change``'s shortfall variant), fed at
+  every chunk to every active model, served or not, as the live guardrails feed every
+  active arm at every learning batch;
 - the **relative rule** — anytime-valid confidence sequences per model
   (``policies.confidence``), firing when a model is confidently worse than another.
 
-Both see every request a model served, in order, exactly as the live guardrails see its
-rewards; a firing rule excludes the model (never the last active one) and its change
-detector starts afresh, as after a live rollback.
+They see every request a model served, in order, exactly as the live guardrails see its
+rewards; a firing rule excludes the model (never the last active one) and its change and
+shortfall detectors start afresh, as after a live rollback.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policies.change import ChangeState, change_update
+from policies.change import SHORTFALL_WINDOW, ChangeState, change_update
 from policies.confidence import MeanSequence, sequence_update
 from policies.detectors import relative_bounds_fired
 from policies.guardrails import DEFAULTS
 
 RELATIVE = DEFAULTS["relative"]
 CHANGE = DEFAULTS["change"]
+SHORTFALL = DEFAULTS["shortfall"]
 
 
 @dataclass
@@ -38,11 +43,17 @@ class Guardrails:
 
     n_models: int
     change: list[ChangeState] = field(init=False)
+    shortfall: list[ChangeState] = field(init=False)
     sequences: list[MeanSequence] = field(init=False)
 
     def __post_init__(self) -> None:
         self.change = [ChangeState.empty() for _ in range(self.n_models)]
+        self.shortfall = [self._fresh_shortfall() for _ in range(self.n_models)]
         self.sequences = [MeanSequence.empty() for _ in range(self.n_models)]
+
+    @staticmethod
+    def _fresh_shortfall() -> ChangeState:
+        return ChangeState.empty(window=SHORTFALL_WINDOW, alternatives=True)
 
     def observe(self, arms: np.ndarray, rewards: np.ndarray, active: np.ndarray) -> dict[int, str]:
         """Feed one chunk's served requests (in order); return the models to roll back → rule.
@@ -60,6 +71,21 @@ class Guardrails:
             )
             if result.alarm_at[0] > 0:
                 fired[model] = "change"
+        total_count, total_sum = float(arms.size), float(rewards.sum())
+        for model in np.flatnonzero(active).tolist():
+            own = rewards[arms == model]
+            others_count = total_count - own.size
+            others_sum = min(others_count, max(0.0, total_sum - float(own.sum())))  # float rounding
+            others = (np.array([others_count]), np.array([others_sum]))
+            self.shortfall[model], result = change_update(
+                self.shortfall[model],
+                own[None, :],
+                others=others,
+                threshold=SHORTFALL["threshold"],
+                min_reference=SHORTFALL["min_reference"],
+            )
+            if result.alarm_at[0] > 0:
+                fired.setdefault(model, "shortfall")
         joined = MeanSequence(
             *(np.concatenate([getattr(s, name) for s in self.sequences]) for name in MeanSequence.field_names())
         )
@@ -78,3 +104,4 @@ class Guardrails:
 
     def rolled_back(self, model: int) -> None:
         self.change[model] = ChangeState.empty()
+        self.shortfall[model] = self._fresh_shortfall()

@@ -160,14 +160,16 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
         wait_js(page, "document.body.dataset.policyVersion !== undefined")
         card = page.locator(".history .event[data-kind='rollback.applied']").first
         sentence = card.locator(".sentence").inner_text()
-        # Whichever rules fired in the look that rolled it back (the floor, the change detector,
-        # the relative rule: which of them comes first depends on how many of the arm's rewards
-        # came before the collapse), each says why in words, in that order.
+        # Whichever rules fired in the look that rolled it back (the floor, the change and
+        # shortfall detectors, the relative rule: which of them comes first depends on how many
+        # of the arm's rewards came before the collapse), each says why in words, in that order.
         clauses = {
             "floor": r"mean reward 0\.00 over its last 30 rewards, at or below the floor 0\.01",
             "change": r"mean reward fell from 0\.\d\d over [\d,]+ earlier rewards to 0\.\d\d over its last \d+ "
             r"\(change evidence \d+\.\d, threshold 12\.5\)",
             "relative": r"mean reward .+ valid however often it is checked\)",
+            "shortfall": r"mean reward 0\.\d\d over its last [\d,]+ rewards vs 0\.\d\d over its [\d,]+ earlier rewards "
+            r"and the other models' [\d,]+ over the same period \(shortfall evidence \d+\.\d, threshold 12\.5\)",
         }
         prefix = "collapse-model:1 (arm #1) rolled back automatically: "
         assert sentence.startswith(prefix), sentence
@@ -199,3 +201,37 @@ def test_an_arm_whose_rewards_collapse_is_rolled_back_automatically(control_stac
     assert (event["event"], event["data"]["arm"], event["data"]["by"]) == ("rollback.applied", 1, "system")
     deliveries = admin.get(f"/api/v1/webhooks/{hook.json()['id']}/deliveries/").json()
     assert [(d["status"], d["attempts"]) for d in deliveries] == [("delivered", 2)]
+
+
+def test_a_model_that_breaks_under_traffic_serves_at_most_100_decisions_before_its_rollback(control_stack):
+    """The default guardrails on the live pipeline (API, worker, PostgreSQL, Redis): Thompson
+    on three models at 0.85–0.87; the favourite breaks to 0.2 (a broken feature pipeline, as
+    in the demo). Traffic comes in rounds of 50 decisions whose rewards are posted together;
+    every decision the broken model serves from the break on is counted until decide stops
+    choosing it."""
+    stack, web, admin = control_stack
+    create_experiment(admin, "breaks")  # Thompson sampling, the default guardrails
+    client = Client(web, stack.api_key("server", "--experiment", "breaks"))
+    rng = np.random.default_rng(11)
+    healthy = {0: 0.85, 1: 0.87, 2: 0.85}
+    broken = {**healthy, 1: 0.2}
+
+    def round_of_traffic(means):
+        decisions = [client.post("/api/v1/experiments/breaks/decide/").json() for _ in range(50)]
+        rewards = [{"decision_id": d["decision_id"], "value": float(rng.random() < means[d["arm"]])} for d in decisions]
+        assert client.post("/api/v1/rewards/", {"rewards": rewards}).status_code < 300
+        wait_for(lambda: client.state("breaks")["pending_rewards"] == 0, 30, "rewards applied")
+        return sum(d["arm"] == 1 for d in decisions)
+
+    for _ in range(12):  # 600 healthy decisions
+        round_of_traffic(healthy)
+    state = client.state("breaks")
+    assert all(arm["status"] == "active" for arm in state["arms"]), state["arms"]  # no false rollback
+    served_after_break = 0
+    for _ in range(20):
+        served_after_break += round_of_traffic(broken)
+        if client.state("breaks")["arms"][1]["status"] == "rolled_back":
+            break
+    state = client.state("breaks")
+    assert state["arms"][1]["status"] == "rolled_back" and served_after_break <= 100, served_after_break
+    assert all(client.post("/api/v1/experiments/breaks/decide/").json()["arm"] != 1 for _ in range(30))

@@ -3,7 +3,8 @@
 Called by the learning cycle inside its transaction, with the experiment and its policy
 state locked (the cycle's :class:`PolicySession`), right after a batch of rewards was
 applied. The rules (``policies.detectors``; defaults in ``policies.guardrails``) are the hard
-floor, the anytime-valid relative rule and the change detector (plus Page–Hinkley, opt-in);
+floor, the anytime-valid relative rule, the change detector and its shortfall variant (plus
+Page–Hinkley, opt-in);
 their running state per arm lives in ``GuardrailState.arms`` (see ``monitors.py``). For
 every active arm a rule fires on, the rollback mode decides what happens:
 
@@ -95,6 +96,10 @@ def _detect(
             )
             if detection.fired:
                 fired[position].append(detection)
+    if bounded and config["shortfall"]["enabled"] and touched:
+        for detection in _shortfall_detect(monitors, np.flatnonzero(active).tolist(), new_rewards, config["shortfall"]):
+            if detection.fired:
+                fired[detection.arm].append(detection)
     if bounded and config["relative"]["enabled"] and touched:
         relative = config["relative"]
         for detection in relative_rule(
@@ -109,6 +114,30 @@ def _detect(
     state.arms = monitors.as_dict()
     state.save(update_fields=["arms"])
     return {p: d for p, d in fired.items() if arms[p].status == Arm.Status.ACTIVE}
+
+
+def _shortfall_detect(
+    monitors: ArmMonitors, active: list[int], new_rewards: dict[int, list[float]], settings: dict[str, Any]
+) -> list[Detection]:
+    """Feed every active arm its new rewards (maybe none) and the other active arms' of this
+    batch: an arm without traffic still counts what the others earn over the same period."""
+    own = {p: new_rewards.get(p, []) for p in active}
+    batch_count = sum(len(rewards) for rewards in own.values())
+    batch_sum = sum(sum(rewards) for rewards in own.values())
+    detections = []
+    for position, rewards in own.items():
+        others_count = batch_count - len(rewards)
+        others_sum = min(float(others_count), max(0.0, batch_sum - sum(rewards)))  # float rounding
+        detections.append(
+            monitors.shortfall_feed(
+                position,
+                rewards,
+                (others_count, others_sum),
+                threshold=settings["threshold"],
+                min_reference=settings["min_reference"],
+            )
+        )
+    return detections
 
 
 def _reset_monitors(experiment: Experiment, position: int) -> None:

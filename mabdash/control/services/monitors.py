@@ -1,12 +1,14 @@
 """The guardrails' running state per arm, as stored in ``GuardrailState.arms``.
 
-``{"period": [positions], "<position>": {"sequence": …, "change": …, "page_hinkley": …}}``
+``{"period": [positions], "<position>": {"sequence": …, "change": …, "shortfall": …, "page_hinkley": …}}``
 
 - ``sequence``: the arm's confidence sequence (``policies.confidence``) for the relative
   rule. The rule compares arms *over the same period*: when an arm joins the active set
   (added, or restored after a rollback) every arm's sequence starts again, and ``period``
   records the active arms the current period began with.
 - ``change``: the change detector (``policies.change``), reset when the arm is rolled back.
+- ``shortfall``: the change detector whose reference also holds the other active arms'
+  rewards over the same period, reset with it.
 - ``page_hinkley``: the first release's detector, only when enabled.
 
 Each detector's state is loaded with its own validation, so a corrupted row fails loudly
@@ -19,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from policies.change import ChangeState
+from policies.change import SHORTFALL_WINDOW, ChangeState
 from policies.confidence import MeanSequence, sequence_update
-from policies.detectors import Detection, change_rule
+from policies.detectors import Detection, change_rule, shortfall_rule
 from policies.legacy_detectors import PageHinkleyState, page_hinkley
 
 
@@ -66,6 +68,22 @@ class ArmMonitors:
             min_reference=min_reference,
         )
         entry["change"] = state.as_dict()
+        return detection
+
+    def shortfall_feed(
+        self, position: int, rewards: list[float], others: tuple[int, float], *, threshold: float, min_reference: int
+    ) -> Detection:
+        """Feed the arm's new rewards and the other active arms' of the same batch (count, sum)."""
+        entry = self._entry(position)
+        state, detection = shortfall_rule(
+            ChangeState.from_dict(entry.get("shortfall"), window=SHORTFALL_WINDOW, alternatives=True),
+            rewards,
+            others,
+            arm=position,
+            threshold=threshold,
+            min_reference=min_reference,
+        )
+        entry["shortfall"] = state.as_dict()
         return detection
 
     def page_hinkley_feed(

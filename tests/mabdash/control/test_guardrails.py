@@ -11,18 +11,20 @@ from mabdash.control.models import ActionRequest, GuardrailState
 from mabdash.control.services.learning_cycle import learning_cycle_run
 from mabdash.experiments.models import Arm, AuditEntry, PolicyState
 from mabdash.experiments.services.rewards import rewards_record
+from policies.change import expected_delay
 
 pytestmark = pytest.mark.django_db
 
 
 def feed(experiment, means, n_per_arm, seed=0):
-    """Post and apply ``n_per_arm`` Bernoulli rewards per arm."""
+    """Post and apply ``n_per_arm`` Bernoulli rewards per arm (none for an arm whose mean is None)."""
     principal = principal_for_key(api_key_create(name=f"k{seed}", experiments=[experiment]).raw_key)
     rng = np.random.default_rng(seed)
     items = [
         {"experiment": experiment.slug, "arm": arm, "value": float(rng.random() < mean)}
         for _ in range(n_per_arm)
         for arm, mean in enumerate(means)
+        if mean is not None
     ]
     assert {o.status for o in rewards_record(items, principal)} == {"accepted"}
     return learning_cycle_run(experiment.pk)
@@ -105,6 +107,17 @@ def test_every_rules_state_is_kept_between_updates(make_experiment):
         assert entry["sequence"]["count"] == 45 and entry["page_hinkley"]["n"] == 45
         change = entry["change"]
         assert (change["reference_count"], len(change["blocks"]), change["partial_count"]) == (0, 2, 5)
+        shortfall = entry["shortfall"]
+        assert (len(shortfall["blocks"]), shortfall["partial_count"], shortfall["others_count"]) == (2, 5, 90)
+        # The first block opened with the first batch; the second within it (the others'
+        # 60 rewards of that batch are not counted as "since" its start); the open block
+        # within the second batch.
+        assert shortfall["others_start_counts"] == [0, 60]
+        assert shortfall["others_open"][0] == 90
+    feed(experiment, [0.5, None, 0.5], 10, seed=2)  # arm 1 served nothing in this batch
+    arms = GuardrailState.objects.get(experiment=experiment).arms
+    assert arms["1"]["shortfall"]["others_count"] == 90 + 20  # it still counts what the others earned
+    assert arms["1"]["shortfall"]["partial_count"] == 5 and arms["0"]["shortfall"]["others_count"] == 90 + 10
 
 
 def test_a_model_that_breaks_is_rolled_back_by_the_change_detector_within_two_blocks(make_experiment):
@@ -119,6 +132,31 @@ def test_a_model_that_breaks_is_rolled_back_by_the_change_detector_within_two_bl
     assert "rolled back automatically: mean reward fell from 0.8" in entry.summary
     # The rolled-back arm's detectors start afresh if it is ever restored.
     assert "1" not in GuardrailState.objects.get(experiment=experiment).arms
+
+
+def test_a_model_that_breaks_after_200_rewards_is_rolled_back_by_the_shortfall_rule(make_experiment):
+    """Its own 200 rewards alone cannot show a 0.85 → 0.6 drop quickly; with the other
+    models' rewards over the same period in the reference it is caught in a few batches."""
+    experiment = make_experiment(
+        "early", guardrails={"floor": {"enabled": False}, "change": {"enabled": False}, "relative": {"enabled": False}}
+    )
+    feed(experiment, [0.85, 0.85, 0.85], 200)
+    served_bad = 0
+    for batch in range(1, 16):
+        result = feed(experiment, [0.85, 0.6, 0.85], 20, seed=batch)
+        served_bad += 20
+        if result.guardrail_actions:
+            break
+    assert result.guardrail_actions == ("rolled back arm 1",)
+    assert served_bad == 80  # seeded: this run's exact count
+    # Noise-free, the change rule on its own history needs 122 bad rewards here, this rule 90.
+    assert (expected_delay(0.85, 0.6, 200), expected_delay(0.85, 0.6, 200, alternatives=2, window=5000)) == (122, 90)
+    entry = AuditEntry.objects.get(kind="rollback.applied")
+    (shortfall,) = entry.evidence["detections"]
+    evidence = shortfall["evidence"]
+    assert shortfall["rule"] == "shortfall" and evidence["others_count"] == 2 * evidence["recent_count"]
+    assert evidence["statistic"] >= evidence["threshold"] == 12.5
+    assert "and the other models' " in entry.summary and "shortfall evidence" in entry.summary
 
 
 def test_an_arm_rejoining_starts_a_new_comparison_period(make_experiment, operator):

@@ -136,6 +136,7 @@ def through_approval(ctx: dict[str, Any]) -> dict[str, list[tuple[str, str, dict
                     "guard-floor.enabled": "on",
                     "guard-relative.enabled": "on",
                     "guard-change.enabled": "on",
+                    "guard-shortfall.enabled": "on",
                 },
             )
         ],

@@ -134,6 +134,7 @@ CREATE = {
     "guard-floor.enabled": "on",
     "guard-relative.enabled": "on",
     "guard-change.enabled": "on",
+    "guard-shortfall.enabled": "on",
 }
 
 

@@ -259,7 +259,10 @@ def _learn(experiment, client_key, means, n, seed):
 
 
 def test_a_proven_winner_is_suggested_for_promotion_and_equal_arms_are_not(operator, experiment, client_key):
-    Experiment.objects.filter(pk=experiment.pk).update(guardrails={"enabled": True, "relative": {"enabled": False}})
+    # The relative and shortfall rules would roll the worse arms back before a winner is shown.
+    Experiment.objects.filter(pk=experiment.pk).update(
+        guardrails={"enabled": True, "relative": {"enabled": False}, "shortfall": {"enabled": False}}
+    )
     experiment.refresh_from_db()
     _learn(experiment, client_key, [0.5, 0.5, 0.5], 300, seed=1)
     page = logged_in(operator).get("/experiments/churn/").content.decode()
