@@ -367,11 +367,12 @@ def change_update(
     if record is not None:
         # The first new block opened before this batch or with it (its start is recorded);
         # the others opened within the batch: stamped with its end, never before their start.
-        later = np.repeat(end_count[:, None], complete - 1, axis=1)
-        start_count = np.concatenate([record.start_count, record.open_count[:, None], later], axis=1)
-        start_sum = np.concatenate(
-            [record.start_sum, record.open_sum[:, None], np.repeat(end_sum[:, None], complete - 1, axis=1)], axis=1
-        )
+        def stamped(starts: np.ndarray, opened: np.ndarray, end: np.ndarray) -> np.ndarray:
+            later = np.repeat(end[:, None], complete - 1, axis=1)
+            return np.concatenate([starts, opened[:, None], later], axis=1)
+
+        start_count = stamped(record.start_count, record.open_count, end_count)
+        start_sum = stamped(record.start_sum, record.open_sum, end_sum)
         record.start_count, record.start_sum = start_count[:, -window:].copy(), start_sum[:, -window:].copy()
         record.count, record.sum = end_count, end_sum
         record.open_count, record.open_sum = end_count.copy(), end_sum.copy()

@@ -323,6 +323,15 @@ def shortfall_rule(
     return state, Detection(arm, "shortfall", bool(result.alarm_at[0]), evidence)
 
 
+def others_of(counts: Any, sums: Any) -> tuple[np.ndarray, np.ndarray]:
+    """For each arm, the other arms' count and sum of one batch (what :func:`shortfall_rule`
+    takes), from every arm's own; the sums are clipped to [0, count] against rounding."""
+    counts_arr = as_float_array("counts", counts)
+    sums_arr = as_float_array("sums", sums, counts_arr.size)
+    others_count = counts_arr.sum() - counts_arr
+    return others_count, np.clip(sums_arr.sum() - sums_arr, 0.0, others_count)
+
+
 def _change_inputs(rewards: Any, threshold: float, min_reference: int) -> tuple[np.ndarray, float, int]:
     x = as_float_array("rewards", rewards)
     if x.size and (not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0):

@@ -29,7 +29,7 @@ import numpy as np
 
 from policies.change import SHORTFALL_WINDOW, ChangeState, change_update
 from policies.confidence import MeanSequence, sequence_update
-from policies.detectors import relative_bounds_fired
+from policies.detectors import others_of, relative_bounds_fired
 from policies.guardrails import DEFAULTS
 
 RELATIVE = DEFAULTS["relative"]
@@ -71,16 +71,14 @@ class Guardrails:
             )
             if result.alarm_at[0] > 0:
                 fired[model] = "change"
-        total_count, total_sum = float(arms.size), float(rewards.sum())
-        for model in np.flatnonzero(active).tolist():
-            own = rewards[arms == model]
-            others_count = total_count - own.size
-            others_sum = min(others_count, max(0.0, total_sum - float(own.sum())))  # float rounding
-            others = (np.array([others_count]), np.array([others_sum]))
+        models = np.flatnonzero(active)
+        own = [rewards[arms == model] for model in models]
+        others_count, others_sum = others_of([r.size for r in own], [float(r.sum()) for r in own])
+        for index, model in enumerate(models.tolist()):
             self.shortfall[model], result = change_update(
                 self.shortfall[model],
-                own[None, :],
-                others=others,
+                own[index][None, :],
+                others=(others_count[index : index + 1], others_sum[index : index + 1]),
                 threshold=SHORTFALL["threshold"],
                 min_reference=SHORTFALL["min_reference"],
             )

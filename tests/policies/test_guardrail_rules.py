@@ -12,7 +12,7 @@ import pytest
 from bench.guardrails import run_aa, run_break
 from policies.change import SHORTFALL_WINDOW, THRESHOLD, ChangeState, change_update, expected_delay
 from policies.confidence import MeanSequence, sequence_update
-from policies.detectors import change_rule, proven_best, relative_rule, shortfall_rule
+from policies.detectors import change_rule, others_of, proven_best, relative_rule, shortfall_rule
 
 
 def test_confidence_sequences_cover_the_mean_at_every_look():
@@ -380,3 +380,11 @@ def test_the_shortfall_yardstick_pools_the_other_arms_over_the_same_period(befor
 
     assert expected_delay(before, after, healthy, alternatives=2, window=SHORTFALL_WINDOW) == expected
     assert statistic(expected) >= THRESHOLD > statistic(expected - 1)
+
+
+def test_each_arm_gets_the_other_arms_count_and_sum_of_the_batch():
+    counts, sums = others_of([3, 0, 2], [0.1 + 0.2 + 0.7, 0.0, 2.0])
+    assert counts.tolist() == [2.0, 5.0, 3.0] and sums.tolist() == [2.0, 3.0, 1.0]
+    assert (sums <= counts).all()  # rounding never gives a sum above its count
+    with pytest.raises(ValueError, match=r"^sums: must be a one-dimensional array of length 3"):
+        others_of([1, 2, 3], [1.0])

@@ -35,7 +35,7 @@ from mabdash.control.services.webhooks import webhook_emit
 from mabdash.experiments.models import Arm, AuditEntry, Experiment, Reward
 from mabdash.experiments.services.audit import audit_record
 from mabdash.experiments.services.learning import LearnResult, PolicySession
-from policies.detectors import Detection, floor_rule, relative_rule
+from policies.detectors import Detection, floor_rule, others_of, relative_rule
 from policies.guardrails import guardrail_config
 
 ALERT_REPEAT = timedelta(hours=1)
@@ -121,23 +121,18 @@ def _shortfall_detect(
 ) -> list[Detection]:
     """Feed every active arm its new rewards (maybe none) and the other active arms' of this
     batch: an arm without traffic still counts what the others earn over the same period."""
-    own = {p: new_rewards.get(p, []) for p in active}
-    batch_count = sum(len(rewards) for rewards in own.values())
-    batch_sum = sum(sum(rewards) for rewards in own.values())
-    detections = []
-    for position, rewards in own.items():
-        others_count = batch_count - len(rewards)
-        others_sum = min(float(others_count), max(0.0, batch_sum - sum(rewards)))  # float rounding
-        detections.append(
-            monitors.shortfall_feed(
-                position,
-                rewards,
-                (others_count, others_sum),
-                threshold=settings["threshold"],
-                min_reference=settings["min_reference"],
-            )
+    own = [new_rewards.get(p, []) for p in active]
+    others_count, others_sum = others_of([len(r) for r in own], [sum(r) for r in own])
+    return [
+        monitors.shortfall_feed(
+            position,
+            rewards,
+            (int(count), float(total)),
+            threshold=settings["threshold"],
+            min_reference=settings["min_reference"],
         )
-    return detections
+        for position, rewards, count, total in zip(active, own, others_count, others_sum, strict=True)
+    ]
 
 
 def _reset_monitors(experiment: Experiment, position: int) -> None:
